@@ -1,0 +1,480 @@
+//! The incremental XML parser behind both the stream parser and the
+//! whole-element parse.
+//!
+//! Input comes in chunks of any size, cut anywhere (inside a tag, an
+//! attribute, a reference, a UTF-8 sequence). Bytes are parsed once: complete
+//! text is decoded as soon as it arrives, and only an unfinished markup token
+//! (or the last few bytes of text that may start a reference or a character)
+//! is kept for the next chunk. quick-xml reads each markup token; text,
+//! references and all well-formedness checks are done here.
+//!
+//! Restricted XML (RFC 6120 §11.1): in a stream, comments, processing
+//! instructions and DTDs are errors; an XML declaration may precede a
+//! stream header. In a whole-element parse, comments and processing
+//! instructions are skipped (as exml and fast_xml do) and DTDs are errors.
+
+use super::chars::{check_name, check_text, incomplete_utf8_tail};
+use super::error::{lossy, XmlError};
+use super::escape::{is_whitespace, normalize_line_ends_into, unescape_into, Context};
+use super::limits::Limits;
+use super::tape::{Event, Item, Tape};
+use memchr::{memchr, memrchr};
+use quick_xml::errors::{Error as QxError, SyntaxError};
+use quick_xml::events::{BytesStart, Event as QxEvent};
+use quick_xml::Reader;
+
+/// How top-level content is framed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// An XMPP stream (RFC 6120 §4): a stream header, stanzas, the closing tag.
+    /// A new stream header with the root's name inside an open stream starts a
+    /// new stream (stream restart after STARTTLS or SASL), as exml does.
+    Stream,
+    /// A sequence of whole top-level elements, as framed by RFC 7395
+    /// (XMPP over WebSocket: `<open/>`, stanzas, `<close/>`).
+    Elements,
+    /// Exactly one root element (a whole-element parse).
+    Document,
+}
+
+/// The longest reference (`&...;`) that may wait for its `;` across chunks.
+const MAX_REFERENCE: usize = 64;
+
+/// An incremental parser. Feed it chunks; complete events appear on its tape.
+#[derive(Debug)]
+pub struct Parser {
+    mode: Mode,
+    limits: Limits,
+    tape: Tape,
+    /// Bytes of an unfinished token kept from the previous chunk.
+    pending: Vec<u8>,
+    /// Absolute input offset of the first byte not yet consumed.
+    offset: u64,
+    /// Names of the open elements of the current stanza, concatenated.
+    open_names: Vec<u8>,
+    open_lens: Vec<usize>,
+    /// Absolute offset of the current stanza's `<`, and where its items and bytes begin on the tape.
+    elem_start: u64,
+    elem_item: usize,
+    elem_byte: usize,
+    /// The stream root's name while a stream is open.
+    stream_name: Option<Vec<u8>>,
+    /// Document mode: the root element has been parsed.
+    root_done: bool,
+    /// A parser that failed stays failed until reset.
+    failed: Option<XmlError>,
+}
+
+enum Step {
+    /// Consumed this many bytes.
+    Advance(usize),
+    /// The token at this position is incomplete: wait for more input.
+    Wait,
+}
+
+impl Parser {
+    pub fn new(mode: Mode, limits: Limits) -> Self {
+        Parser {
+            mode,
+            limits,
+            tape: Tape::default(),
+            pending: Vec::new(),
+            offset: 0,
+            open_names: Vec::new(),
+            open_lens: Vec::new(),
+            elem_start: 0,
+            elem_item: 0,
+            elem_byte: 0,
+            stream_name: None,
+            root_done: false,
+            failed: None,
+        }
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Forgets all state: the next byte starts a new stream (as after STARTTLS).
+    pub fn reset(&mut self) {
+        *self = Parser::new(self.mode, self.limits);
+    }
+
+    /// The tape: complete events are in `tape().events`.
+    pub fn tape(&self) -> &Tape {
+        &self.tape
+    }
+
+    /// Drops the complete events (after the caller has used them), keeping
+    /// the part of the tape that belongs to an unfinished stanza.
+    pub fn clear_events(&mut self) {
+        self.tape.events.clear();
+        if self.open_lens.is_empty() {
+            self.tape.clear();
+            self.elem_item = 0;
+            self.elem_byte = 0;
+        } else if self.elem_byte >= self.tape.bytes.len() - self.elem_byte {
+            // Compact only when the finished part outweighs the unfinished one,
+            // so a large stanza arriving in small chunks is not copied again and again.
+            self.tape.drop_before(self.elem_item, self.elem_byte);
+            self.elem_item = 0;
+            self.elem_byte = 0;
+        }
+    }
+
+    /// True when no stanza is in progress and no bytes are waiting.
+    pub fn is_idle(&self) -> bool {
+        self.open_lens.is_empty() && self.pending.is_empty()
+    }
+
+    /// Bytes currently buffered (unfinished token) and held on the tape.
+    pub fn buffered_bytes(&self) -> usize {
+        self.pending.len() + self.tape.bytes.len()
+    }
+
+    /// Parses one chunk. Complete events are appended to the tape.
+    ///
+    /// Errors are final: every later call returns the same error until [`Parser::reset`].
+    pub fn feed(&mut self, data: &[u8]) -> Result<(), XmlError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let result = self.feed_inner(data);
+        if let Err(e) = &result {
+            self.failed = Some(e.clone());
+        }
+        result
+    }
+
+    /// Ends a whole-element parse: errors unless exactly one root element was read.
+    pub fn finish(&mut self) -> Result<(), XmlError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        if !self.root_done || !self.pending.iter().all(|b| b.is_ascii_whitespace()) {
+            let e = if self.root_done { XmlError::JunkAfterRoot } else { XmlError::UnexpectedEof };
+            self.failed = Some(e.clone());
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn feed_inner(&mut self, data: &[u8]) -> Result<(), XmlError> {
+        if self.pending.is_empty() {
+            let used = self.run(data)?;
+            self.pending.extend_from_slice(&data[used..]);
+        } else if self.pending[0] == b'<' && memchr(b'>', data).is_none() {
+            // An unfinished tag cannot end without '>': do not parse it again.
+            self.pending.extend_from_slice(data);
+        } else {
+            let mut buf = std::mem::take(&mut self.pending);
+            buf.extend_from_slice(data);
+            let used = self.run(&buf)?;
+            buf.drain(..used);
+            self.pending = buf;
+        }
+        self.check_unfinished_size()
+    }
+
+    /// exml's rule: an unfinished stanza that already holds `max_element_size`
+    /// bytes can only grow past it.
+    fn check_unfinished_size(&self) -> Result<(), XmlError> {
+        let max = self.limits.max_element_size as u64;
+        if max == 0 {
+            return Ok(());
+        }
+        let end = self.offset + self.pending.len() as u64;
+        let size = if self.open_lens.is_empty() { self.pending.len() as u64 } else { end - self.elem_start };
+        if size >= max {
+            return Err(XmlError::ElementTooBig);
+        }
+        Ok(())
+    }
+
+    /// Parses as much of `buf` as is complete; returns the bytes consumed.
+    fn run(&mut self, buf: &[u8]) -> Result<usize, XmlError> {
+        let mut pos = 0;
+        while pos < buf.len() {
+            let step = if buf[pos] == b'<' { self.markup(buf, pos)? } else { self.text(&buf[pos..])? };
+            match step {
+                Step::Advance(n) => {
+                    pos += n;
+                    self.offset += n as u64;
+                }
+                Step::Wait => break,
+            }
+        }
+        Ok(pos)
+    }
+
+    /// Character data up to the next `<` (or as much of it as is complete).
+    fn text(&mut self, rest: &[u8]) -> Result<Step, XmlError> {
+        let (raw, complete) = match memchr(b'<', rest) {
+            Some(i) => (&rest[..i], true),
+            None => (&rest[..safe_text_end(rest)?], false),
+        };
+        if raw.is_empty() {
+            return Ok(Step::Wait);
+        }
+        if self.open_lens.is_empty() {
+            // Stream level: only white space may stand between elements.
+            // Stray bytes at the end are checked when the rest arrives.
+            if !is_whitespace(raw) {
+                return Err(match (self.mode, self.root_done) {
+                    (Mode::Document, true) => XmlError::JunkAfterRoot,
+                    (Mode::Document, false) => XmlError::syntax("character data outside the root element"),
+                    _ => XmlError::TextAtStreamLevel,
+                });
+            }
+        } else {
+            let start = self.tape.bytes.len();
+            unescape_into(raw, Context::Text, &mut self.tape.bytes)?;
+            self.tape.commit_text(start);
+        }
+        let _ = complete;
+        Ok(Step::Advance(raw.len()))
+    }
+
+    /// One markup token starting at `buf[pos] == b'<'`.
+    fn markup(&mut self, buf: &[u8], pos: usize) -> Result<Step, XmlError> {
+        let rest = &buf[pos..];
+        let mut reader = Reader::from_reader(rest);
+        {
+            let cfg = reader.config_mut();
+            cfg.check_end_names = false;
+            cfg.allow_unmatched_ends = true;
+            cfg.expand_empty_elements = false;
+            cfg.check_comments = true;
+            cfg.trim_markup_names_in_closing_tags = true;
+        }
+        let event = match reader.read_event() {
+            Ok(ev) => ev,
+            Err(e) if is_incomplete(&e, rest) => return Ok(Step::Wait),
+            Err(e) => return Err(convert_error(e)),
+        };
+        let len = reader.buffer_position() as usize;
+        match event {
+            QxEvent::Start(start) => self.start_tag(&start, len, false)?,
+            QxEvent::Empty(start) => self.start_tag(&start, len, true)?,
+            QxEvent::End(end) => self.end_tag(end.name().as_ref().as_bytes(), len)?,
+            QxEvent::CData(cdata) => {
+                let content: &[u8] = cdata.as_bytes();
+                if self.open_lens.is_empty() {
+                    if !is_whitespace(content) {
+                        return Err(XmlError::TextAtStreamLevel);
+                    }
+                } else {
+                    check_text(content)?;
+                    let start = self.tape.bytes.len();
+                    normalize_line_ends_into(content, &mut self.tape.bytes);
+                    self.tape.commit_text(start);
+                }
+            }
+            QxEvent::Comment(_) => {
+                if self.mode != Mode::Document {
+                    return Err(XmlError::CommentNotAllowed);
+                }
+            }
+            QxEvent::PI(_) => {
+                if self.mode != Mode::Document {
+                    return Err(XmlError::PiNotAllowed);
+                }
+            }
+            QxEvent::Decl(_) => {
+                // An XML declaration may open a document or precede a (re)opened stream.
+                let allowed = match self.mode {
+                    Mode::Document => !self.root_done && self.open_lens.is_empty(),
+                    _ => self.open_lens.is_empty(),
+                };
+                if !allowed {
+                    return Err(XmlError::PiNotAllowed);
+                }
+            }
+            QxEvent::DocType(_) => return Err(XmlError::DtdNotAllowed),
+            QxEvent::Text(_) | QxEvent::GeneralRef(_) | QxEvent::Eof => {
+                return Err(XmlError::syntax("unexpected markup"));
+            }
+        }
+        Ok(Step::Advance(len))
+    }
+
+    fn start_tag(&mut self, tag: &BytesStart<'_>, len: usize, empty: bool) -> Result<(), XmlError> {
+        let name = tag.name();
+        let name = name.as_ref().as_bytes();
+        check_name(name)?;
+        if self.open_lens.is_empty() {
+            match self.mode {
+                Mode::Stream if self.stream_name.is_none() || self.stream_name.as_deref() == Some(name) => {
+                    return self.stream_header(tag, name, len, empty);
+                }
+                Mode::Document if self.root_done => return Err(XmlError::JunkAfterRoot),
+                _ => {}
+            }
+            self.elem_start = self.offset;
+            self.elem_item = self.tape.items.len();
+            self.elem_byte = self.tape.bytes.len();
+        } else if self.open_lens.len() >= self.limits.max_depth {
+            return Err(XmlError::TooDeep(self.limits.max_depth));
+        }
+        self.push_start(tag, name)?;
+        if empty {
+            self.tape.items.push(Item::End);
+            if self.open_lens.is_empty() {
+                self.element_done(len)?;
+            }
+        } else {
+            self.open_names.extend_from_slice(name);
+            self.open_lens.push(name.len());
+        }
+        Ok(())
+    }
+
+    fn stream_header(&mut self, tag: &BytesStart<'_>, name: &[u8], len: usize, empty: bool) -> Result<(), XmlError> {
+        let max = self.limits.max_element_size;
+        if max != 0 && len > max {
+            return Err(XmlError::ElementTooBig);
+        }
+        let first = self.tape.items.len();
+        self.push_start(tag, name)?;
+        self.tape.events.push(Event::StreamStart(first..self.tape.items.len()));
+        if empty {
+            let span = self.tape.push_bytes(name);
+            self.tape.events.push(Event::StreamEnd(span));
+        } else {
+            self.stream_name = Some(name.to_vec());
+        }
+        Ok(())
+    }
+
+    /// Pushes a `Start` item and its attributes.
+    fn push_start(&mut self, tag: &BytesStart<'_>, name: &[u8]) -> Result<(), XmlError> {
+        let name = self.tape.push_bytes(name);
+        let at = self.tape.items.len();
+        self.tape.items.push(Item::Start { name, attrs: 0 });
+        let mut count = 0u32;
+        for attr in tag.attributes() {
+            let attr = attr.map_err(|e| match e {
+                quick_xml::events::attributes::AttrError::Duplicated(pos, _) => {
+                    XmlError::DuplicateAttribute(lossy(attr_name_at(tag, pos)))
+                }
+                other => XmlError::MalformedAttribute(other.to_string()),
+            })?;
+            count += 1;
+            if count as usize > self.limits.max_attrs {
+                return Err(XmlError::TooManyAttributes(self.limits.max_attrs));
+            }
+            let key = attr.key.as_ref().as_bytes();
+            check_name(key)?;
+            if memchr(b'<', attr.value.as_bytes()).is_some() {
+                return Err(XmlError::MalformedAttribute("'<' in an attribute value".into()));
+            }
+            let key = self.tape.push_bytes(key);
+            let vstart = self.tape.bytes.len();
+            unescape_into(attr.value.as_bytes(), Context::Attribute, &mut self.tape.bytes)?;
+            let value = self.tape.span_from(vstart);
+            self.tape.items.push(Item::Attr { name: key, value });
+        }
+        if let Item::Start { attrs, .. } = &mut self.tape.items[at] {
+            *attrs = count;
+        }
+        Ok(())
+    }
+
+    fn end_tag(&mut self, name: &[u8], len: usize) -> Result<(), XmlError> {
+        let Some(&top) = self.open_lens.last() else {
+            if self.mode == Mode::Stream && self.stream_name.as_deref() == Some(name) {
+                self.stream_name = None;
+                let span = self.tape.push_bytes(name);
+                self.tape.events.push(Event::StreamEnd(span));
+                return Ok(());
+            }
+            return Err(XmlError::UnexpectedEndTag(lossy(name)));
+        };
+        let open = &self.open_names[self.open_names.len() - top..];
+        if open != name {
+            return Err(XmlError::MismatchedTag { expected: lossy(open), found: lossy(name) });
+        }
+        self.open_names.truncate(self.open_names.len() - top);
+        self.open_lens.pop();
+        self.tape.items.push(Item::End);
+        if self.open_lens.is_empty() {
+            self.element_done(len)?;
+        }
+        Ok(())
+    }
+
+    /// The stanza that began at `elem_start` ended with a token of `len` bytes.
+    fn element_done(&mut self, len: usize) -> Result<(), XmlError> {
+        let size = self.offset + len as u64 - self.elem_start;
+        let max = self.limits.max_element_size as u64;
+        if max != 0 && size > max {
+            return Err(XmlError::ElementTooBig);
+        }
+        self.tape.events.push(Event::Element(self.elem_item..self.tape.items.len()));
+        if self.mode == Mode::Document {
+            self.root_done = true;
+        }
+        Ok(())
+    }
+}
+
+/// How much of a trailing run of text (no `<` in it) can be decoded now:
+/// all but an unfinished reference, a carriage return that may be followed by
+/// a newline, or the first bytes of a UTF-8 sequence.
+fn safe_text_end(text: &[u8]) -> Result<usize, XmlError> {
+    if let Some(amp) = memrchr(b'&', text) {
+        if memchr(b';', &text[amp..]).is_none() {
+            if text.len() - amp > MAX_REFERENCE {
+                return Err(XmlError::UndefinedEntity(lossy(&text[amp + 1..amp + MAX_REFERENCE])));
+            }
+            return Ok(amp);
+        }
+    }
+    let mut end = text.len() - incomplete_utf8_tail(text);
+    if end > 0 && text[end - 1] == b'\r' {
+        end -= 1;
+    }
+    Ok(end)
+}
+
+/// True when quick-xml stopped only because the input ended inside a token.
+fn is_incomplete(err: &QxError, rest: &[u8]) -> bool {
+    match err {
+        QxError::Syntax(
+            SyntaxError::UnclosedTag
+            | SyntaxError::UnclosedSingleQuotedAttributeValue
+            | SyntaxError::UnclosedDoubleQuotedAttributeValue
+            | SyntaxError::UnclosedComment
+            | SyntaxError::UnclosedCData
+            | SyntaxError::UnclosedPI
+            | SyntaxError::UnclosedXmlDecl
+            | SyntaxError::UnclosedDoctype,
+        ) => true,
+        QxError::Syntax(SyntaxError::InvalidBangMarkup) => {
+            [&b"<![CDATA["[..], b"<!--", b"<!DOCTYPE"].iter().any(|p| p.starts_with(rest))
+        }
+        _ => false,
+    }
+}
+
+fn convert_error(err: QxError) -> XmlError {
+    match err {
+        QxError::Syntax(e) => XmlError::Syntax(e.to_string()),
+        QxError::IllFormed(e) => XmlError::Syntax(e.to_string()),
+        QxError::InvalidAttr(e) => XmlError::MalformedAttribute(e.to_string()),
+        QxError::Encoding(_) => XmlError::InvalidUtf8,
+        other => XmlError::Syntax(other.to_string()),
+    }
+}
+
+/// The name of the attribute that starts at `pos` in the tag's text (after `<`).
+fn attr_name_at<'a>(tag: &'a BytesStart<'_>, pos: usize) -> &'a [u8] {
+    let raw: &[u8] = tag.attributes_raw().as_bytes();
+    let rest = pos.checked_sub(tag.name().as_ref().len()).and_then(|p| raw.get(p..)).unwrap_or_default();
+    let end = rest.iter().position(|&b| b == b'=' || b.is_ascii_whitespace()).unwrap_or(rest.len());
+    &rest[..end]
+}
