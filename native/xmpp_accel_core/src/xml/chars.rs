@@ -131,7 +131,10 @@ mod tests {
         assert_eq!(check_text(b"a\0"), Err(XmlError::InvalidChar(0)));
         assert_eq!(check_text(b"\x1b"), Err(XmlError::InvalidChar(0x1b)));
         assert_eq!(check_text(b"\xff"), Err(XmlError::InvalidUtf8));
-        assert_eq!(check_text("\u{FFFE}".as_bytes()), Err(XmlError::InvalidChar(0xFFFE)));
+        assert_eq!(
+            check_text("\u{FFFE}".as_bytes()),
+            Err(XmlError::InvalidChar(0xFFFE))
+        );
         // a UTF-8 encoded surrogate is invalid UTF-8
         assert_eq!(check_text(b"\xed\xa0\x80"), Err(XmlError::InvalidUtf8));
     }

@@ -26,7 +26,9 @@ pub fn unescape_into(raw: &[u8], ctx: Context, out: &mut Vec<u8>) -> Result<(), 
         let next = match ctx {
             Context::Text => memchr2(b'&', b'\r', rest),
             // attribute values are short: a plain scan is as fast as two memchr passes
-            Context::Attribute => rest.iter().position(|b| matches!(b, b'&' | b'\r' | b'\n' | b'\t')),
+            Context::Attribute => rest
+                .iter()
+                .position(|b| matches!(b, b'&' | b'\r' | b'\n' | b'\t')),
         };
         let Some(i) = next else {
             out.extend_from_slice(rest);
@@ -43,7 +45,11 @@ pub fn unescape_into(raw: &[u8], ctx: Context, out: &mut Vec<u8>) -> Result<(), 
             }
             b'\r' => {
                 out.push(if ctx == Context::Text { b'\n' } else { b' ' });
-                rest = if rest.get(i + 1) == Some(&b'\n') { &rest[i + 2..] } else { &rest[i + 1..] };
+                rest = if rest.get(i + 1) == Some(&b'\n') {
+                    &rest[i + 2..]
+                } else {
+                    &rest[i + 1..]
+                };
             }
             _ => {
                 // tab or newline in an attribute value
@@ -88,7 +94,9 @@ fn parse_char_ref(num: &[u8]) -> Option<u32> {
     }
     let mut value: u32 = 0;
     for &d in digits {
-        value = value.checked_mul(radix)?.checked_add((d as char).to_digit(radix)?)?;
+        value = value
+            .checked_mul(radix)?
+            .checked_add((d as char).to_digit(radix)?)?;
     }
     Some(value)
 }
@@ -99,7 +107,11 @@ pub fn normalize_line_ends_into(raw: &[u8], out: &mut Vec<u8>) {
     while let Some(i) = memchr(b'\r', rest) {
         out.extend_from_slice(&rest[..i]);
         out.push(b'\n');
-        rest = if rest.get(i + 1) == Some(&b'\n') { &rest[i + 2..] } else { &rest[i + 1..] };
+        rest = if rest.get(i + 1) == Some(&b'\n') {
+            &rest[i + 2..]
+        } else {
+            &rest[i + 1..]
+        };
     }
     out.extend_from_slice(rest);
 }
@@ -107,7 +119,9 @@ pub fn normalize_line_ends_into(raw: &[u8], out: &mut Vec<u8>) {
 /// True when `bytes` holds only XML white space (`S`, §2.3).
 #[inline]
 pub fn is_whitespace(bytes: &[u8]) -> bool {
-    bytes.iter().all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+    bytes
+        .iter()
+        .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
 }
 
 /// Replacement written for characters that XML 1.0 cannot carry at all
@@ -149,7 +163,11 @@ pub fn escape_text(text: &[u8], out: &mut Vec<u8>) {
 /// character references (exml writes them raw, which a conforming parser
 /// reads back as spaces).
 pub fn write_attr_value(value: &[u8], out: &mut Vec<u8>) {
-    let quote = if memchr(b'\'', value).is_some() { b'"' } else { b'\'' };
+    let quote = if memchr(b'\'', value).is_some() {
+        b'"'
+    } else {
+        b'\''
+    };
     out.push(quote);
     let mut start = 0;
     for (i, &b) in value.iter().enumerate() {
@@ -198,20 +216,44 @@ mod tests {
 
     #[test]
     fn references() {
-        assert_eq!(un("a&amp;b&lt;&gt;&apos;&quot;", Context::Text).unwrap(), "a&b<>'\"");
-        assert_eq!(un("&#65;&#x42;&#x10000;", Context::Text).unwrap(), "AB\u{10000}");
+        assert_eq!(
+            un("a&amp;b&lt;&gt;&apos;&quot;", Context::Text).unwrap(),
+            "a&b<>'\""
+        );
+        assert_eq!(
+            un("&#65;&#x42;&#x10000;", Context::Text).unwrap(),
+            "AB\u{10000}"
+        );
         assert_eq!(un("&#0;", Context::Text), Err(XmlError::InvalidChar(0)));
-        assert_eq!(un("&#xD800;", Context::Text), Err(XmlError::InvalidChar(0xD800)));
-        assert_eq!(un("&#x110000;", Context::Text), Err(XmlError::InvalidChar(0x110000)));
-        assert!(matches!(un("&nbsp;", Context::Text), Err(XmlError::UndefinedEntity(_))));
-        assert!(matches!(un("&#xZ;", Context::Text), Err(XmlError::UndefinedEntity(_))));
-        assert!(matches!(un("a & b", Context::Text), Err(XmlError::UndefinedEntity(_))));
+        assert_eq!(
+            un("&#xD800;", Context::Text),
+            Err(XmlError::InvalidChar(0xD800))
+        );
+        assert_eq!(
+            un("&#x110000;", Context::Text),
+            Err(XmlError::InvalidChar(0x110000))
+        );
+        assert!(matches!(
+            un("&nbsp;", Context::Text),
+            Err(XmlError::UndefinedEntity(_))
+        ));
+        assert!(matches!(
+            un("&#xZ;", Context::Text),
+            Err(XmlError::UndefinedEntity(_))
+        ));
+        assert!(matches!(
+            un("a & b", Context::Text),
+            Err(XmlError::UndefinedEntity(_))
+        ));
     }
 
     #[test]
     fn line_ends_and_attribute_normalisation() {
         assert_eq!(un("a\r\nb\rc\n", Context::Text).unwrap(), "a\nb\nc\n");
-        assert_eq!(un("a\r\nb\tc\nd&#xA;", Context::Attribute).unwrap(), "a b c d\n");
+        assert_eq!(
+            un("a\r\nb\tc\nd&#xA;", Context::Attribute).unwrap(),
+            "a b c d\n"
+        );
         assert_eq!(un("x\ty\tz", Context::Attribute).unwrap(), "x y z");
     }
 
@@ -219,7 +261,10 @@ mod tests {
     fn escaping() {
         let mut out = Vec::new();
         escape_text(b"<a href='x'>&\"\r\x01", &mut out);
-        assert_eq!(out, "&lt;a href=&apos;x&apos;&gt;&amp;&quot;&#xD;\u{FFFD}".as_bytes());
+        assert_eq!(
+            out,
+            "&lt;a href=&apos;x&apos;&gt;&amp;&quot;&#xD;\u{FFFD}".as_bytes()
+        );
         out.clear();
         write_attr_value(b"a\"b", &mut out);
         assert_eq!(out, b"'a\"b'");

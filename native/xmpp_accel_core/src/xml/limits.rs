@@ -22,6 +22,10 @@ pub const DEFAULT_MAX_ATTRS: usize = 256;
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_element_size: 0, max_depth: DEFAULT_MAX_DEPTH, max_attrs: DEFAULT_MAX_ATTRS }
+        Limits {
+            max_element_size: 0,
+            max_depth: DEFAULT_MAX_DEPTH,
+            max_attrs: DEFAULT_MAX_ATTRS,
+        }
     }
 }

@@ -156,7 +156,11 @@ impl Parser {
             return Err(e.clone());
         }
         if !self.root_done || !self.pending.iter().all(|b| b.is_ascii_whitespace()) {
-            let e = if self.root_done { XmlError::JunkAfterRoot } else { XmlError::UnexpectedEof };
+            let e = if self.root_done {
+                XmlError::JunkAfterRoot
+            } else {
+                XmlError::UnexpectedEof
+            };
             self.failed = Some(e.clone());
             return Err(e);
         }
@@ -188,7 +192,11 @@ impl Parser {
             return Ok(());
         }
         let end = self.offset + self.pending.len() as u64;
-        let size = if self.open_lens.is_empty() { self.pending.len() as u64 } else { end - self.elem_start };
+        let size = if self.open_lens.is_empty() {
+            self.pending.len() as u64
+        } else {
+            end - self.elem_start
+        };
         if size >= max {
             return Err(XmlError::ElementTooBig);
         }
@@ -199,7 +207,11 @@ impl Parser {
     fn run(&mut self, buf: &[u8]) -> Result<usize, XmlError> {
         let mut pos = 0;
         while pos < buf.len() {
-            let step = if buf[pos] == b'<' { self.markup(buf, pos)? } else { self.text(&buf[pos..])? };
+            let step = if buf[pos] == b'<' {
+                self.markup(buf, pos)?
+            } else {
+                self.text(&buf[pos..])?
+            };
             match step {
                 Step::Advance(n) => {
                     pos += n;
@@ -226,7 +238,9 @@ impl Parser {
             if !is_whitespace(raw) {
                 return Err(match (self.mode, self.root_done) {
                     (Mode::Document, true) => XmlError::JunkAfterRoot,
-                    (Mode::Document, false) => XmlError::syntax("character data outside the root element"),
+                    (Mode::Document, false) => {
+                        XmlError::syntax("character data outside the root element")
+                    }
                     _ => XmlError::TextAtStreamLevel,
                 });
             }
@@ -308,7 +322,9 @@ impl Parser {
         check_name(name)?;
         if self.open_lens.is_empty() {
             match self.mode {
-                Mode::Stream if self.stream_name.is_none() || self.stream_name.as_deref() == Some(name) => {
+                Mode::Stream
+                    if self.stream_name.is_none() || self.stream_name.as_deref() == Some(name) =>
+                {
                     return self.stream_header(tag, name, len, empty);
                 }
                 Mode::Document if self.root_done => return Err(XmlError::JunkAfterRoot),
@@ -333,14 +349,22 @@ impl Parser {
         Ok(())
     }
 
-    fn stream_header(&mut self, tag: &BytesStart<'_>, name: &[u8], len: usize, empty: bool) -> Result<(), XmlError> {
+    fn stream_header(
+        &mut self,
+        tag: &BytesStart<'_>,
+        name: &[u8],
+        len: usize,
+        empty: bool,
+    ) -> Result<(), XmlError> {
         let max = self.limits.max_element_size;
         if max != 0 && len > max {
             return Err(XmlError::ElementTooBig);
         }
         let first = self.tape.items.len();
         self.push_start(tag, name)?;
-        self.tape.events.push(Event::StreamStart(first..self.tape.items.len()));
+        self.tape
+            .events
+            .push(Event::StreamStart(first..self.tape.items.len()));
         if empty {
             let span = self.tape.push_bytes(name);
             self.tape.events.push(Event::StreamEnd(span));
@@ -370,11 +394,17 @@ impl Parser {
             let key = attr.key.as_ref().as_bytes();
             check_name(key)?;
             if memchr(b'<', attr.value.as_bytes()).is_some() {
-                return Err(XmlError::MalformedAttribute("'<' in an attribute value".into()));
+                return Err(XmlError::MalformedAttribute(
+                    "'<' in an attribute value".into(),
+                ));
             }
             let key = self.tape.push_bytes(key);
             let vstart = self.tape.bytes.len();
-            unescape_into(attr.value.as_bytes(), Context::Attribute, &mut self.tape.bytes)?;
+            unescape_into(
+                attr.value.as_bytes(),
+                Context::Attribute,
+                &mut self.tape.bytes,
+            )?;
             let value = self.tape.span_from(vstart);
             self.tape.items.push(Item::Attr { name: key, value });
         }
@@ -396,7 +426,10 @@ impl Parser {
         };
         let open = &self.open_names[self.open_names.len() - top..];
         if open != name {
-            return Err(XmlError::MismatchedTag { expected: lossy(open), found: lossy(name) });
+            return Err(XmlError::MismatchedTag {
+                expected: lossy(open),
+                found: lossy(name),
+            });
         }
         self.open_names.truncate(self.open_names.len() - top);
         self.open_lens.pop();
@@ -414,7 +447,9 @@ impl Parser {
         if max != 0 && size > max {
             return Err(XmlError::ElementTooBig);
         }
-        self.tape.events.push(Event::Element(self.elem_item..self.tape.items.len()));
+        self.tape
+            .events
+            .push(Event::Element(self.elem_item..self.tape.items.len()));
         if self.mode == Mode::Document {
             self.root_done = true;
         }
@@ -429,7 +464,9 @@ fn safe_text_end(text: &[u8]) -> Result<usize, XmlError> {
     if let Some(amp) = memrchr(b'&', text) {
         if memchr(b';', &text[amp..]).is_none() {
             if text.len() - amp > MAX_REFERENCE {
-                return Err(XmlError::UndefinedEntity(lossy(&text[amp + 1..amp + MAX_REFERENCE])));
+                return Err(XmlError::UndefinedEntity(lossy(
+                    &text[amp + 1..amp + MAX_REFERENCE],
+                )));
             }
             return Ok(amp);
         }
@@ -455,7 +492,9 @@ fn is_incomplete(err: &QxError, rest: &[u8]) -> bool {
             | SyntaxError::UnclosedDoctype,
         ) => true,
         QxError::Syntax(SyntaxError::InvalidBangMarkup) => {
-            [&b"<![CDATA["[..], b"<!--", b"<!DOCTYPE"].iter().any(|p| p.starts_with(rest))
+            [&b"<![CDATA["[..], b"<!--", b"<!DOCTYPE"]
+                .iter()
+                .any(|p| p.starts_with(rest))
         }
         _ => false,
     }
@@ -474,7 +513,13 @@ fn convert_error(err: QxError) -> XmlError {
 /// The name of the attribute that starts at `pos` in the tag's text (after `<`).
 fn attr_name_at<'a>(tag: &'a BytesStart<'_>, pos: usize) -> &'a [u8] {
     let raw: &[u8] = tag.attributes_raw().as_bytes();
-    let rest = pos.checked_sub(tag.name().as_ref().len()).and_then(|p| raw.get(p..)).unwrap_or_default();
-    let end = rest.iter().position(|&b| b == b'=' || b.is_ascii_whitespace()).unwrap_or(rest.len());
+    let rest = pos
+        .checked_sub(tag.name().as_ref().len())
+        .and_then(|p| raw.get(p..))
+        .unwrap_or_default();
+    let end = rest
+        .iter()
+        .position(|&b| b == b'=' || b.is_ascii_whitespace())
+        .unwrap_or(rest.len());
     &rest[..end]
 }

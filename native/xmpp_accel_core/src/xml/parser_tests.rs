@@ -21,9 +21,15 @@ fn render(tape: &Tape) -> Vec<String> {
             Event::StreamStart(r) => {
                 let mut e = Element::from_tape(tape, r.start..r.end);
                 e.children.clear();
-                format!("start:{}", String::from_utf8(e.to_bytes(Style::Compact)).unwrap())
+                format!(
+                    "start:{}",
+                    String::from_utf8(e.to_bytes(Style::Compact)).unwrap()
+                )
             }
-            Event::Element(r) => String::from_utf8(Element::from_tape(tape, r.clone()).to_bytes(Style::Compact)).unwrap(),
+            Event::Element(r) => {
+                String::from_utf8(Element::from_tape(tape, r.clone()).to_bytes(Style::Compact))
+                    .unwrap()
+            }
             Event::StreamEnd(s) => format!("end:{}", String::from_utf8_lossy(tape.get(*s))),
         })
         .collect()
@@ -36,8 +42,10 @@ fn s(chunks: &[&str]) -> Result<Vec<String>, XmlError> {
 
 #[test]
 fn stream_events() {
-    let evs = s(&["<?xml version='1.0'?><stream:stream xmlns='jabber:client' to='a'>",
-        "\n <message to='b'><body>hi &amp; bye</body></message>  <iq/></stream:stream>"])
+    let evs = s(&[
+        "<?xml version='1.0'?><stream:stream xmlns='jabber:client' to='a'>",
+        "\n <message to='b'><body>hi &amp; bye</body></message>  <iq/></stream:stream>",
+    ])
     .unwrap();
     assert_eq!(
         evs,
@@ -53,12 +61,27 @@ fn stream_events() {
 #[test]
 fn stream_restart_inside_open_stream() {
     let evs = s(&["<stream:stream a='1'><a/><stream:stream a='2'><b/>"]).unwrap();
-    assert_eq!(evs, vec!["start:<stream:stream a='1'/>", "<a/>", "start:<stream:stream a='2'/>", "<b/>"]);
+    assert_eq!(
+        evs,
+        vec![
+            "start:<stream:stream a='1'/>",
+            "<a/>",
+            "start:<stream:stream a='2'/>",
+            "<b/>"
+        ]
+    );
 }
 
 #[test]
 fn text_is_merged_across_cdata_and_chunks() {
-    let evs = s(&["<s><a><![CDATA[hel", "lo]]>, wo", "rld &a", "mp; &#x4", "1;</a>"]).unwrap();
+    let evs = s(&[
+        "<s><a><![CDATA[hel",
+        "lo]]>, wo",
+        "rld &a",
+        "mp; &#x4",
+        "1;</a>",
+    ])
+    .unwrap();
     assert_eq!(evs, vec!["start:<s/>", "<a>hello, world &amp; A</a>"]);
 }
 
@@ -69,17 +92,29 @@ fn strictness() {
     assert!(matches!(err("<s><a x='1' x='2'/>"), XmlError::DuplicateAttribute(n) if n == "x"));
     assert_eq!(err("<s><a>&#0;</a>"), XmlError::InvalidChar(0));
     assert_eq!(err("<s><a>&#xD800;</a>"), XmlError::InvalidChar(0xD800));
-    assert!(matches!(err("<s><a>&foo;</a>"), XmlError::UndefinedEntity(_)));
+    assert!(matches!(
+        err("<s><a>&foo;</a>"),
+        XmlError::UndefinedEntity(_)
+    ));
     assert_eq!(err("<s><a>\u{1}</a>"), XmlError::InvalidChar(1));
-    assert_eq!(s(&["<s><a>\u{1b}</a>"]).unwrap_err(), XmlError::InvalidChar(0x1b));
-    assert_eq!(stream(Mode::Stream, Limits::default(), &[b"<s><a>\xff</a>"]).unwrap_err(), XmlError::InvalidUtf8);
+    assert_eq!(
+        s(&["<s><a>\u{1b}</a>"]).unwrap_err(),
+        XmlError::InvalidChar(0x1b)
+    );
+    assert_eq!(
+        stream(Mode::Stream, Limits::default(), &[b"<s><a>\xff</a>"]).unwrap_err(),
+        XmlError::InvalidUtf8
+    );
     assert_eq!(err("<s><!-- c --><a/>"), XmlError::CommentNotAllowed);
     assert_eq!(err("<s><?pi x?>"), XmlError::PiNotAllowed);
     assert_eq!(err("<!DOCTYPE s><s>"), XmlError::DtdNotAllowed);
     assert_eq!(err("<s>hello</s>"), XmlError::TextAtStreamLevel);
     assert_eq!(err("top-level non-tag"), XmlError::TextAtStreamLevel);
     assert!(err("<s><a b=c/>").to_string().contains("attribute"));
-    assert_eq!(err("<s><a b='<'/>"), XmlError::MalformedAttribute("'<' in an attribute value".into()));
+    assert_eq!(
+        err("<s><a b='<'/>"),
+        XmlError::MalformedAttribute("'<' in an attribute value".into())
+    );
     assert_eq!(err("<s>\0"), XmlError::TextAtStreamLevel);
     // errors stick
     let mut p = Parser::new(Mode::Stream, Limits::default());
@@ -92,24 +127,42 @@ fn strictness() {
 #[test]
 fn attribute_normalisation() {
     let evs = s(&["<s><q a=\"&amp;&lt;&gt;&quot;&apos;&#xA;&#x9;&#xD;\" b='x\ty\nz'/>"]).unwrap();
-    assert_eq!(evs[1], "<q a=\"&amp;&lt;&gt;&quot;'&#xA;&#x9;&#xD;\" b='x y z'/>");
+    assert_eq!(
+        evs[1],
+        "<q a=\"&amp;&lt;&gt;&quot;'&#xA;&#x9;&#xD;\" b='x y z'/>"
+    );
 }
 
 #[test]
 fn element_size_limits_match_exml() {
-    let lim = |n| Limits { max_element_size: n, ..Limits::default() };
+    let lim = |n| Limits {
+        max_element_size: n,
+        ..Limits::default()
+    };
     let run = |n, chunks: &[&str]| {
         let c: Vec<&[u8]> = chunks.iter().map(|c| c.as_bytes()).collect();
         stream(Mode::Stream, lim(n), &c)
     };
     assert!(run(10, &["<stream89><a></a>"]).is_ok());
     assert_eq!(run(9, &["<stream89><a></a>"]), Err(XmlError::ElementTooBig));
-    assert_eq!(run(10, &["<stream><a></a>", "<c><d/></c>"]), Err(XmlError::ElementTooBig));
+    assert_eq!(
+        run(10, &["<stream><a></a>", "<c><d/></c>"]),
+        Err(XmlError::ElementTooBig)
+    );
     assert!(run(10, &["<stream><a>123</a><b>123</b>"]).is_ok());
-    assert_eq!(run(10, &["<stream><a>123</a>", "<c>1234</c"]), Err(XmlError::ElementTooBig));
-    assert_eq!(run(10, &["<stream><a><b/>", "   "]), Err(XmlError::ElementTooBig));
+    assert_eq!(
+        run(10, &["<stream><a>123</a>", "<c>1234</c"]),
+        Err(XmlError::ElementTooBig)
+    );
+    assert_eq!(
+        run(10, &["<stream><a><b/>", "   "]),
+        Err(XmlError::ElementTooBig)
+    );
     let c: Vec<&[u8]> = vec![b"<a>123</a><b>123</b>", b"<c>1234</c"];
-    assert_eq!(stream(Mode::Elements, lim(10), &c), Err(XmlError::ElementTooBig));
+    assert_eq!(
+        stream(Mode::Elements, lim(10), &c),
+        Err(XmlError::ElementTooBig)
+    );
 }
 
 #[test]
@@ -120,14 +173,28 @@ fn depth_and_attribute_limits() {
     assert_eq!(r, Err(XmlError::TooDeep(lim.max_depth)));
     let attrs: String = (0..300).map(|i| format!(" a{i}='v'")).collect();
     let el = format!("<x{attrs}/>");
-    assert_eq!(stream(Mode::Elements, lim, &[el.as_bytes()]), Err(XmlError::TooManyAttributes(lim.max_attrs)));
+    assert_eq!(
+        stream(Mode::Elements, lim, &[el.as_bytes()]),
+        Err(XmlError::TooManyAttributes(lim.max_attrs))
+    );
 }
 
 #[test]
 fn elements_mode_frames_rfc7395() {
-    let c: Vec<&[u8]> = vec![b"<open xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>", b"<a></a> <b></b", b">"];
+    let c: Vec<&[u8]> = vec![
+        b"<open xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>",
+        b"<a></a> <b></b",
+        b">",
+    ];
     let evs = stream(Mode::Elements, Limits::default(), &c).unwrap();
-    assert_eq!(evs, vec!["<open xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>", "<a/>", "<b/>"]);
+    assert_eq!(
+        evs,
+        vec![
+            "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>",
+            "<a/>",
+            "<b/>"
+        ]
+    );
 }
 
 #[test]
@@ -138,8 +205,14 @@ fn whole_element_parse() {
     assert_eq!(Element::parse(b""), Err(XmlError::UnexpectedEof));
     assert_eq!(Element::parse(b"<a/><b/>"), Err(XmlError::JunkAfterRoot));
     assert_eq!(Element::parse(b"<a/>x"), Err(XmlError::JunkAfterRoot));
-    assert_eq!(Element::parse(b"<!DOCTYPE a><a/>"), Err(XmlError::DtdNotAllowed));
-    assert_eq!(Element::parse(b"<body>\x1b</body>"), Err(XmlError::InvalidChar(0x1b)));
+    assert_eq!(
+        Element::parse(b"<!DOCTYPE a><a/>"),
+        Err(XmlError::DtdNotAllowed)
+    );
+    assert_eq!(
+        Element::parse(b"<body>\x1b</body>"),
+        Err(XmlError::InvalidChar(0x1b))
+    );
     assert!(Element::parse(b"<body\x1b></body\x1b>").is_err());
     assert!(Element::parse(b"<body lang='en' bad='\x1b'></body>").is_err());
 }
@@ -160,7 +233,11 @@ fn every_split_point_gives_the_same_events() {
     for i in 0..bytes.len() {
         for j in i..bytes.len() {
             let c: Vec<&[u8]> = vec![&bytes[..i], &bytes[i..j], &bytes[j..]];
-            assert_eq!(stream(Mode::Stream, Limits::default(), &c).unwrap(), whole, "split at {i}, {j}");
+            assert_eq!(
+                stream(Mode::Stream, Limits::default(), &c).unwrap(),
+                whole,
+                "split at {i}, {j}"
+            );
         }
     }
 }

@@ -76,7 +76,10 @@ impl Tape {
     /// The span from `start` to the end of the buffer.
     #[inline]
     pub(crate) fn span_from(&self, start: usize) -> Span {
-        Span { start: start as u32, len: (self.bytes.len() - start) as u32 }
+        Span {
+            start: start as u32,
+            len: (self.bytes.len() - start) as u32,
+        }
     }
 
     /// Records text written to the buffer from `start` on, merging it into

@@ -27,7 +27,10 @@ pub enum Node {
 
 impl Element {
     pub fn new(name: impl Into<String>) -> Self {
-        Element { name: name.into(), ..Default::default() }
+        Element {
+            name: name.into(),
+            ..Default::default()
+        }
     }
 
     /// Builds the element whose items are `range` of `tape` (unclosed elements,
@@ -112,6 +115,9 @@ impl Element {
 
     /// The first attribute named `name`.
     pub fn attr(&self, name: &str) -> Option<&str> {
-        self.attrs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.attrs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }

@@ -1,0 +1,796 @@
+%%% @doc XML parse / stream / serialise benchmark for `make bench-xml'.
+%%%
+%%% One Erlang VM per implementation (ours and esl/exml both define `exml'
+%%% and `exml_stream', so they can never share a code path). `bench/xml/run.sh'
+%%% drives the phases below, each one a separate `erl -noshell -run' call:
+%%%
+%%%   prep   CorpusJsonl OutEtf        corpus (or the built-in fallback) -> ETF
+%%%   check  Impl CorpusEtf OutEtf     which stanzas Impl accepts
+%%%   filter CorpusEtf OutEtf Check..  keep the stanzas every Impl accepts
+%%%   run    Impl CorpusEtf OutTerm    run the workloads, write the results
+%%%   report Term...                   tables, ratios and the `summary:' line
+%%%
+%%% Impl is `ours' or `exml' (both through the exml API: `exml:parse/1',
+%%% `exml_stream:new_parser/0' + `parse/2', `exml:to_binary/1') or `fast_xml'
+%%% (`fxml_stream:parse_element/1', `fxml_stream:new/3' with `no_gen_server'
+%%% + `parse/2', `fxml:element_to_binary/1').
+%%%
+%%% Units: MB = 10^6 bytes; every figure is the median of the timed rounds,
+%%% after one untimed warm-up round. BENCH_QUICK=1 shrinks rounds and data.
+%%% No figure is asserted: this module measures, it never fails on a time.
+-module(xml_bench).
+
+-export([main/1]).
+
+-define(STREAM_HDR,
+        <<"<stream:stream xmlns='jabber:client' "
+          "xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>">>).
+-define(STREAM_END, <<"</stream:stream>">>).
+-define(SEED, {16#5eed, 1460, 16384}).
+-define(BIG_TARGET, 1048576).
+
+%%====================================================================
+%% Entry point
+%%====================================================================
+
+main(Args) ->
+    Code = try dispatch(Args) of
+               _ -> 0
+           catch
+               throw:{bench_error, Fmt, FArgs} ->
+                   io:format(standard_error, "xml_bench: " ++ Fmt ++ "~n", FArgs),
+                   2;
+               Class:Reason:Stack ->
+                   io:format(standard_error, "xml_bench: ~p:~tp~n~tp~n",
+                             [Class, Reason, Stack]),
+                   1
+           end,
+    erlang:halt(Code).
+
+dispatch(["prep", Jsonl, Out]) -> prep(Jsonl, Out);
+dispatch(["check", Impl, In, Out]) -> check(impl(Impl), In, Out);
+dispatch(["filter", In, Out | Checks]) -> filter(In, Out, Checks);
+dispatch(["run", Impl, In, Out]) -> run(impl(Impl), In, Out);
+dispatch(["report" | Files]) -> report(Files);
+dispatch(Other) -> fail("bad arguments: ~p", [Other]).
+
+impl("ours") -> ours;
+impl("exml") -> exml;
+impl("fast_xml") -> fast_xml;
+impl(Other) -> fail("unknown implementation ~s (ours | exml | fast_xml)", [Other]).
+
+api(fast_xml) -> fxml;
+api(_) -> exml.
+
+fail(Fmt, Args) -> throw({bench_error, Fmt, Args}).
+
+quick() ->
+    case os:getenv("BENCH_QUICK") of
+        false -> false;
+        "" -> false;
+        "0" -> false;
+        _ -> true
+    end.
+
+%% rounds: timed rounds per workload; whole_passes: corpus passes per timed
+%% round of whole-stanza parse and serialisation; stream_reps: corpus copies
+%% inside the one stream; big_rounds: timed rounds of the 1 MB stanza.
+params() ->
+    case quick() of
+        true -> #{rounds => 3, whole_passes => 1, stream_reps => 1, big_rounds => 2};
+        false -> #{rounds => 7, whole_passes => 3, stream_reps => 2, big_rounds => 5}
+    end.
+
+%%====================================================================
+%% prep: corpus -> ETF  [{Label, Xml}]
+%%====================================================================
+
+prep(Path, Out) ->
+    {Source, Stanzas} =
+        case file:read_file(Path) of
+            {ok, Bin} ->
+                {Items, Skipped} = read_jsonl(Bin),
+                Skipped > 0 andalso
+                    io:format("corpus: ~b line(s) without a string \"xml\" field skipped~n",
+                              [Skipped]),
+                Items =:= [] andalso fail("corpus ~s holds no stanza", [Path]),
+                {list_to_binary(Path), Items};
+            {error, Reason} ->
+                io:format("corpus: ~s not readable (~p); "
+                          "FALLING BACK to the built-in stanza set~n", [Path, Reason]),
+                {<<"built-in">>, builtin_corpus()}
+        end,
+    Bytes = lists:sum([byte_size(X) || {_, X} <- Stanzas]),
+    io:format("corpus: ~b stanzas, ~b bytes from ~s~n", [length(Stanzas), Bytes, Source]),
+    ok = file:write_file(Out, term_to_binary({Source, Stanzas})).
+
+read_jsonl(Bin) ->
+    Lines = binary:split(Bin, [<<"\n">>, <<"\r\n">>], [global]),
+    read_lines(Lines, 1, [], 0).
+
+read_lines([], _N, Acc, Skipped) ->
+    {lists:reverse(Acc), Skipped};
+read_lines([Line | Rest], N, Acc, Skipped) ->
+    case ws(Line) of
+        <<>> ->
+            read_lines(Rest, N + 1, Acc, Skipped);
+        Trimmed ->
+            case catch json_value(Trimmed) of
+                {#{<<"xml">> := Xml} = Obj, _} when is_binary(Xml) ->
+                    read_lines(Rest, N + 1, [{label(Obj, N), Xml} | Acc], Skipped);
+                _ ->
+                    read_lines(Rest, N + 1, Acc, Skipped + 1)
+            end
+    end.
+
+label(Obj, N) ->
+    case Obj of
+        #{<<"xep">> := X, <<"example">> := E, <<"part">> := P} ->
+            iolist_to_binary(io_lib:format("xep-~ts ex~tp part~tp line ~b",
+                                           [to_text(X), E, P, N]));
+        _ ->
+            iolist_to_binary(io_lib:format("line ~b", [N]))
+    end.
+
+to_text(B) when is_binary(B) -> B;
+to_text(T) -> io_lib:format("~tp", [T]).
+
+%% Minimal JSON reader: enough for one object per line. Strings are returned
+%% as UTF-8 binaries; \uXXXX escapes (surrogate pairs included) are decoded,
+%% a lone surrogate becomes U+FFFD.
+json_value(<<$", R/binary>>) -> json_string(R, <<>>);
+json_value(<<${, R/binary>>) -> json_object(ws(R), #{});
+json_value(<<$[, R/binary>>) -> json_array(ws(R), []);
+json_value(<<"true", R/binary>>) -> {true, R};
+json_value(<<"false", R/binary>>) -> {false, R};
+json_value(<<"null", R/binary>>) -> {null, R};
+json_value(Bin) -> json_number(Bin, <<>>).
+
+json_object(<<$}, R/binary>>, Map) -> {Map, R};
+json_object(<<$", R/binary>>, Map) ->
+    {Key, R1} = json_string(R, <<>>),
+    <<$:, R2/binary>> = ws(R1),
+    {Val, R3} = json_value(ws(R2)),
+    Map1 = Map#{Key => Val},
+    case ws(R3) of
+        <<$,, R4/binary>> -> json_object(ws(R4), Map1);
+        <<$}, R4/binary>> -> {Map1, R4}
+    end.
+
+json_array(<<$], R/binary>>, Acc) -> {lists:reverse(Acc), R};
+json_array(Bin, Acc) ->
+    {Val, R1} = json_value(Bin),
+    case ws(R1) of
+        <<$,, R2/binary>> -> json_array(ws(R2), [Val | Acc]);
+        <<$], R2/binary>> -> {lists:reverse([Val | Acc]), R2}
+    end.
+
+json_number(<<C, R/binary>>, Acc) when C >= $0, C =< $9; C =:= $-; C =:= $+;
+                                      C =:= $.; C =:= $e; C =:= $E ->
+    json_number(R, <<Acc/binary, C>>);
+json_number(R, Acc) when Acc =/= <<>> ->
+    N = try binary_to_integer(Acc)
+        catch error:badarg -> binary_to_float(Acc)
+        end,
+    {N, R}.
+
+json_string(<<$", R/binary>>, Acc) -> {Acc, R};
+json_string(<<$\\, C, R/binary>>, Acc) ->
+    case C of
+        $" -> json_string(R, <<Acc/binary, $">>);
+        $\\ -> json_string(R, <<Acc/binary, $\\>>);
+        $/ -> json_string(R, <<Acc/binary, $/>>);
+        $b -> json_string(R, <<Acc/binary, 8>>);
+        $f -> json_string(R, <<Acc/binary, 12>>);
+        $n -> json_string(R, <<Acc/binary, $\n>>);
+        $r -> json_string(R, <<Acc/binary, $\r>>);
+        $t -> json_string(R, <<Acc/binary, $\t>>);
+        $u ->
+            <<H:4/binary, R1/binary>> = R,
+            Hi = binary_to_integer(H, 16),
+            if
+                Hi >= 16#D800, Hi =< 16#DBFF ->
+                    case R1 of
+                        <<"\\u", L:4/binary, R2/binary>> ->
+                            Lo = binary_to_integer(L, 16),
+                            if
+                                Lo >= 16#DC00, Lo =< 16#DFFF ->
+                                    Cp = 16#10000 + ((Hi - 16#D800) bsl 10) + (Lo - 16#DC00),
+                                    json_string(R2, <<Acc/binary, Cp/utf8>>);
+                                true ->
+                                    json_string(R1, <<Acc/binary, 16#FFFD/utf8>>)
+                            end;
+                        _ ->
+                            json_string(R1, <<Acc/binary, 16#FFFD/utf8>>)
+                    end;
+                Hi >= 16#DC00, Hi =< 16#DFFF ->
+                    json_string(R1, <<Acc/binary, 16#FFFD/utf8>>);
+                true ->
+                    json_string(R1, <<Acc/binary, Hi/utf8>>)
+            end
+    end;
+json_string(<<C, R/binary>>, Acc) ->
+    json_string(R, <<Acc/binary, C>>).
+
+ws(<<C, R/binary>>) when C =:= $\s; C =:= $\t; C =:= $\n; C =:= $\r -> ws(R);
+ws(Bin) -> Bin.
+
+%% Built-in fallback: realistic stanzas, repeated with varying ids.
+builtin_corpus() ->
+    Templates = [{<<"message">>, fun msg/1}, {<<"presence">>, fun presence/1},
+                 {<<"roster50">>, fun roster/1}, {<<"pubsub4k">>, fun pubsub/1},
+                 {<<"muc">>, fun muc/1}],
+    [{iolist_to_binary([<<"built-in ">>, Name, " #", integer_to_list(I)]),
+      iolist_to_binary(F(I))}
+     || I <- lists:seq(1, 250), {Name, F} <- Templates].
+
+msg(I) ->
+    ["<message from='juliet@capulet.example/balcony' to='romeo@montague.example' "
+     "type='chat' id='msg-", integer_to_list(I), "' xml:lang='en'>"
+     "<body>Wherefore art thou, Romeo? Deny thy father &amp; refuse thy name #",
+     integer_to_list(I), "</body>"
+     "<active xmlns='http://jabber.org/protocol/chatstates'/>"
+     "<request xmlns='urn:xmpp:receipts'/>"
+     "<origin-id xmlns='urn:xmpp:sid:0' id='", uuid(I), "'/></message>"].
+
+presence(I) ->
+    ["<presence from='romeo@montague.example/orchard' id='p-", integer_to_list(I), "'>"
+     "<show>away</show><status>In the orchard, back soon</status><priority>5</priority>"
+     "<c xmlns='http://jabber.org/protocol/caps' hash='sha-1' "
+     "node='https://example.org/client' ver='QgayPKawpkPSDYmwT/WM94uAlu0='/>"
+     "</presence>"].
+
+roster(I) ->
+    ["<iq type='result' id='roster-", integer_to_list(I),
+     "' to='juliet@capulet.example/balcony'><query xmlns='jabber:iq:roster' ver='ver",
+     integer_to_list(I), "'>",
+     [["<item jid='contact", integer_to_list(N), "@example.org' name='Contact ",
+       integer_to_list(N), "' subscription='both'><group>Friends</group></item>"]
+      || N <- lists:seq(1, 50)],
+     "</query></iq>"].
+
+pubsub(I) ->
+    Para = "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod "
+           "tempor incididunt ut labore et dolore magna aliqua &lt;b&gt; &#233;t&#233; ",
+    ["<message from='pubsub.shakespeare.example' to='francisco@denmark.example' id='ps-",
+     integer_to_list(I), "'><event xmlns='http://jabber.org/protocol/pubsub#event'>"
+     "<items node='princely_musings'><item id='", uuid(I), "'>"
+     "<entry xmlns='http://www.w3.org/2005/Atom'><title>Soliloquy</title>"
+     "<summary>To be, or not to be: that is the question</summary><content type='text'>",
+     lists:duplicate(25, Para),
+     "</content><link rel='alternate' type='text/html' "
+     "href='http://denmark.example/2003/12/13/atom03'/>"
+     "<id>tag:denmark.example,2003:entry-32397</id>"
+     "<published>2003-12-13T18:30:02Z</published>"
+     "<updated>2003-12-13T18:30:02Z</updated></entry></item></items></event></message>"].
+
+muc(I) ->
+    ["<message from='coven@chat.shakespeare.example/thirdwitch' id='muc-",
+     integer_to_list(I), "' to='crone1@shakespeare.example/desktop' type='groupchat'>"
+     "<body>Harpier cries: 'tis time, 'tis time.</body>"
+     "<stanza-id xmlns='urn:xmpp:sid:0' id='", uuid(I), "' by='coven@chat.shakespeare.example'/>"
+     "<x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='member' "
+     "jid='hag66@shakespeare.example/pda' role='participant'/></x></message>"].
+
+uuid(I) ->
+    io_lib:format("~8.16.0b-7f3c-4a2b-9c1d-~12.16.0b", [I * 2654435761 band 16#ffffffff, I]).
+
+%%====================================================================
+%% check: which stanzas does one implementation accept?
+%%====================================================================
+
+%% A stanza is kept if (1) whole-stanza parse returns one element and
+%% (2) inside a stream it yields exactly one element and no error.
+check(Impl, In, Out) ->
+    load_impl(Impl),
+    {_Source, Stanzas} = read_etf(In),
+    Results = [{Label, check_one(api(Impl), Xml)} || {Label, Xml} <- Stanzas],
+    Rejected = [{I, Label, Why}
+                || {I, {Label, Why}} <- lists:zip(lists:seq(1, length(Results)), Results),
+                   Why =/= ok],
+    ok = file:write_file(Out, term_to_binary({Impl, length(Stanzas), Rejected})).
+
+check_one(Api, Xml) ->
+    try {whole_ok(Api, Xml), stream_ok(Api, Xml)} of
+        {ok, ok} -> ok;
+        {ok, Why} -> Why;
+        {Why, _} -> Why
+    catch
+        C:R -> {crash, C, short(R)}
+    end.
+
+whole_ok(exml, Xml) ->
+    case exml:parse(Xml) of
+        {ok, El} when element(1, El) =:= xmlel -> ok;
+        Other -> {whole, short(Other)}
+    end;
+whole_ok(fxml, Xml) ->
+    case fxml_stream:parse_element(Xml) of
+        El when element(1, El) =:= xmlel -> ok;
+        Other -> {whole, short(Other)}
+    end.
+
+stream_ok(Api, Xml) ->
+    Bin = <<(?STREAM_HDR)/binary, Xml/binary, (?STREAM_END)/binary>>,
+    %% own process: events left over from a failed stanza cannot leak
+    case in_fresh_process(fun() -> stream_count(Api, [Bin]) end) of
+        1 -> ok;
+        Other -> {stream, short(Other)}
+    end.
+
+short(T) ->
+    S = lists:flatten(io_lib:format("~0tp", [T])),
+    case length(S) > 100 of
+        true -> lists:sublist(S, 100) ++ "...";
+        false -> S
+    end.
+
+%%====================================================================
+%% filter: keep what every implementation accepts
+%%====================================================================
+
+filter(In, Out, Checks) ->
+    {Source, Stanzas} = read_etf(In),
+    N = length(Stanzas),
+    Reports = [binary_to_term(element(2, {ok, _} = file:read_file(F))) || F <- Checks],
+    Bad = lists:usort([I || {_Impl, _N, Rej} <- Reports, {I, _, _} <- Rej]),
+    lists:foreach(
+      fun({Impl, _, Rej}) ->
+              io:format("check: ~s rejects ~b of ~b stanzas~n", [Impl, length(Rej), N]),
+              [io:format("    ~ts: ~ts~n", [Label, fmt_why(Why)])
+               || {_, Label, Why} <- lists:sublist(Rej, 5)],
+              length(Rej) > 5 andalso io:format("    ...~n")
+      end, Reports),
+    BadSet = sets:from_list(Bad),
+    Kept = [S || {I, S} <- lists:zip(lists:seq(1, N), Stanzas),
+                 not sets:is_element(I, BadSet)],
+    Kept =:= [] andalso fail("no stanza is accepted by every implementation", []),
+    Bytes = lists:sum([byte_size(X) || {_, X} <- Kept]),
+    io:format("check: kept ~b of ~b stanzas (~b bytes) that every implementation accepts~n",
+              [length(Kept), N, Bytes]),
+    ok = file:write_file(Out, term_to_binary({Source, Kept})).
+
+fmt_why({whole, R}) -> ["whole-stanza parse: ", R];
+fmt_why({stream, R}) -> ["in a stream: ", R];
+fmt_why({crash, C, R}) -> io_lib:format("crash ~p: ~ts", [C, R]);
+fmt_why(Other) -> io_lib:format("~0tp", [Other]).
+
+%%====================================================================
+%% run: the workloads for one implementation
+%%====================================================================
+
+run(Impl, In, Out) ->
+    Api = api(Impl),
+    Where = load_impl(Impl),
+    {Source, Labelled} = read_etf(In),
+    Stanzas = [X || {_, X} <- Labelled],
+    P = #{rounds := Rounds, whole_passes := Passes, stream_reps := Reps,
+          big_rounds := BigRounds} = params(),
+    NSt = length(Stanzas),
+    InBytes = lists:sum([byte_size(X) || X <- Stanzas]),
+    io:format("[~s] ~s (~s), ~b stanzas, ~b bytes, ~b rounds~s~n",
+              [Impl, Where, Source, NSt, InBytes, Rounds,
+               case quick() of true -> " (BENCH_QUICK)"; false -> "" end]),
+
+    %% 1. whole-stanza parse
+    Whole = bench(whole, Rounds,
+                  fun() -> whole_rounds(Api, Stanzas, Passes) end,
+                  InBytes * Passes, NSt * Passes),
+    progress(Impl, Whole),
+
+    %% 2. streaming, seeded random chunks (same cut points in every VM)
+    StreamBin = iolist_to_binary([?STREAM_HDR, lists:duplicate(Reps, Stanzas), ?STREAM_END]),
+    Stream = [begin
+                  Chunks = random_chunks(StreamBin, Max),
+                  Name = list_to_atom("stream" ++ integer_to_list(Max)),
+                  R = bench(Name, Rounds,
+                            fun() -> stream_count(Api, Chunks) end,
+                            byte_size(StreamBin), NSt * Reps),
+                  progress(Impl, R),
+                  R#{chunks => length(Chunks), max_chunk => Max}
+              end || Max <- [1460, 16384]],
+
+    %% 3. one ~1 MB stanza in fixed 1,460 B chunks
+    Big = big_stanza(),
+    BigChunks = fixed_chunks(<<(?STREAM_HDR)/binary, Big/binary, (?STREAM_END)/binary>>,
+                             1460),
+    BigR = bench(big1mb, BigRounds, fun() -> stream_count(Api, BigChunks) end,
+                 byte_size(Big), 1),
+    progress(Impl, BigR),
+
+    %% 4. serialisation of each parsed stanza
+    Parsed = [parse_whole(Api, X) || X <- Stanzas],
+    OutBytes = lists:sum([byte_size(serialise(Api, E)) || E <- Parsed]),
+    Ser = bench(serialise, Rounds,
+                fun() -> serialise_rounds(Api, Parsed, Passes) end,
+                OutBytes * Passes, NSt * Passes),
+    progress(Impl, Ser),
+
+    %% 5. parsed-term memory
+    Mem = memory(Api, Stanzas, InBytes),
+    io:format("[~s] memory: heap ~b B + off-heap ~b B = ~.2f x input "
+              "(~b sub-binaries pinning larger binaries)~n",
+              [Impl, maps:get(heap_bytes, Mem), maps:get(offheap_bytes, Mem),
+               maps:get(ratio, Mem), maps:get(pinning_subbins, Mem)]),
+
+    Result = #{impl => Impl, where => list_to_binary(Where), source => Source,
+               stanzas => NSt, input_bytes => InBytes, params => P,
+               otp => list_to_binary(erlang:system_info(otp_release)),
+               workloads => [Whole | Stream] ++ [BigR, Ser],
+               big_bytes => byte_size(Big), memory => Mem},
+    ok = file:write_file(Out, io_lib:format("~tp.~n", [Result])).
+
+progress(Impl, #{name := Name, mbps := MBps, ips := Ips, median_ms := Ms}) ->
+    io:format("[~s] ~-11s ~9.2f MB/s ~12.0f stanzas/s  median ~.2f ms~n",
+              [Impl, Name, MBps, Ips, Ms]).
+
+%% Warm-up once, then Rounds timed rounds. Fun returns the number of
+%% items it processed; it must match Items in every round.
+bench(Name, Rounds, Fun, Bytes, Items) ->
+    Check = fun(Got) ->
+                    Got =:= Items orelse
+                        fail("~s: processed ~p items, expected ~b", [Name, Got, Items])
+            end,
+    Check(in_fresh_process(Fun)),
+    Times = [begin
+                 {T, Got} = in_fresh_process(fun() -> timed(Fun) end),
+                 Check(Got),
+                 T
+             end || _ <- lists:seq(1, Rounds)],
+    Med = median(Times),
+    #{name => Name, bytes => Bytes, items => Items, times_ns => Times,
+      median_ms => Med / 1.0e6,
+      mbps => Bytes / 1.0e6 / (Med / 1.0e9),
+      ips => Items / (Med / 1.0e9)}.
+
+timed(Fun) ->
+    T0 = erlang:monotonic_time(nanosecond),
+    R = Fun(),
+    T1 = erlang:monotonic_time(nanosecond),
+    {T1 - T0, R}.
+
+%% Each round runs in its own process: same starting heap, no garbage or
+%% messages left from an earlier round.
+in_fresh_process(Fun) ->
+    {Pid, Ref} = spawn_monitor(fun() -> exit({done, Fun()}) end),
+    receive
+        {'DOWN', Ref, process, Pid, {done, R}} -> R;
+        {'DOWN', Ref, process, Pid, Other} -> error({round_crashed, Other})
+    end.
+
+median(L) ->
+    S = lists:sort(L),
+    N = length(S),
+    case N rem 2 of
+        1 -> lists:nth(N div 2 + 1, S);
+        0 -> (lists:nth(N div 2, S) + lists:nth(N div 2 + 1, S)) / 2
+    end.
+
+%%--------------------------------------------------------------------
+%% Workload bodies
+%%--------------------------------------------------------------------
+
+whole_rounds(Api, Stanzas, Passes) ->
+    lists:sum([whole_pass(Api, Stanzas, 0) || _ <- lists:seq(1, Passes)]).
+
+whole_pass(exml, [X | T], N) ->
+    {ok, _} = exml:parse(X),
+    whole_pass(exml, T, N + 1);
+whole_pass(fxml, [X | T], N) ->
+    {xmlel, _, _, _} = fxml_stream:parse_element(X),
+    whole_pass(fxml, T, N + 1);
+whole_pass(_, [], N) ->
+    N.
+
+parse_whole(exml, X) -> {ok, El} = exml:parse(X), El;
+parse_whole(fxml, X) -> {xmlel, _, _, _} = El = fxml_stream:parse_element(X), El.
+
+serialise(exml, El) -> exml:to_binary(El);
+serialise(fxml, El) -> fxml:element_to_binary(El).
+
+serialise_rounds(Api, Parsed, Passes) ->
+    lists:sum([serialise_pass(Api, Parsed, 0) || _ <- lists:seq(1, Passes)]).
+
+serialise_pass(exml, [El | T], N) ->
+    <<_/binary>> = exml:to_binary(El),
+    serialise_pass(exml, T, N + 1);
+serialise_pass(fxml, [El | T], N) ->
+    <<_/binary>> = fxml:element_to_binary(El),
+    serialise_pass(fxml, T, N + 1);
+serialise_pass(_, [], N) ->
+    N.
+
+%% Feed Chunks to a fresh stream parser; return the number of complete
+%% top-level elements (stanzas) it produced, or {error, _}.
+stream_count(exml, Chunks) ->
+    case exml_stream:new_parser() of
+        {ok, P} -> exml_feed(Chunks, P, 0);
+        Err -> {error, Err}
+    end;
+stream_count(fxml, Chunks) ->
+    S = fxml_stream:new(self(), infinity, [no_gen_server]),
+    try fxml_feed(Chunks, S, 0)
+    after
+        fxml_stream:close(S)
+    end.
+
+exml_feed([C | T], P, N) ->
+    case exml_stream:parse(P, C) of
+        {ok, P1, Els} -> exml_feed(T, P1, N + count_xmlel(Els, 0));
+        Err -> {error, Err}
+    end;
+exml_feed([], _P, N) ->
+    N.
+
+count_xmlel([E | T], N) when element(1, E) =:= xmlel -> count_xmlel(T, N + 1);
+count_xmlel([_ | T], N) -> count_xmlel(T, N);
+count_xmlel([], N) -> N.
+
+fxml_feed([C | T], S, N) ->
+    S1 = fxml_stream:parse(S, C),
+    case drain(N) of
+        {error, _} = E -> E;
+        {N1, _End} -> fxml_feed(T, S1, N1)
+    end;
+fxml_feed([], _S, N) ->
+    %% all input is in: the events are already queued; wait for the end tag
+    wait_end(N).
+
+drain(N) ->
+    receive
+        {xmlstreamelement, _} -> drain(N + 1);
+        {xmlstreamend, _} -> {N, true};
+        {xmlstreamerror, E} -> {error, E};
+        {xmlstreamstart, _, _} -> drain(N);
+        {xmlstreamcdata, _} -> drain(N)
+    after 0 ->
+        {N, false}
+    end.
+
+wait_end(N) ->
+    receive
+        {xmlstreamelement, _} -> wait_end(N + 1);
+        {xmlstreamend, _} -> N;
+        {xmlstreamerror, E} -> {error, E};
+        {xmlstreamstart, _, _} -> wait_end(N);
+        {xmlstreamcdata, _} -> wait_end(N)
+    after 5000 ->
+        {error, no_stream_end}
+    end.
+
+random_chunks(Bin, Max) ->
+    S0 = rand:seed_s(exsss, ?SEED),
+    random_chunks(Bin, Max, S0, []).
+
+random_chunks(<<>>, _Max, _S, Acc) ->
+    lists:reverse(Acc);
+random_chunks(Bin, Max, S, Acc) ->
+    {Len0, S1} = rand:uniform_s(Max, S),
+    Len = min(Len0, byte_size(Bin)),
+    <<C:Len/binary, Rest/binary>> = Bin,
+    random_chunks(Rest, Max, S1, [C | Acc]).
+
+fixed_chunks(Bin, Size) when byte_size(Bin) =< Size -> [Bin];
+fixed_chunks(Bin, Size) ->
+    <<C:Size/binary, Rest/binary>> = Bin,
+    [C | fixed_chunks(Rest, Size)].
+
+%% ~1 MB message: a 64 KB body then mixed small elements, text, entities,
+%% character references, nesting and UTF-8, deterministic.
+big_stanza() ->
+    Head = <<"<message from='juliet@capulet.example/balcony' "
+             "to='romeo@montague.example/orchard' type='chat' id='big-1mb'><body>">>,
+    BodyLine = <<"But soft, what light through yonder window breaks? "
+                 "It is the east, and Juliet is the sun &amp; more. ">>,
+    Body = binary:copy(BodyLine, 65536 div byte_size(BodyLine)),
+    Mid = <<"</body><x xmlns='urn:xmpp-accel:bench:big'>">>,
+    Tail = <<"</x></message>">>,
+    Fixed = byte_size(Head) + byte_size(Body) + byte_size(Mid) + byte_size(Tail),
+    Parts = big_parts(0, Fixed, []),
+    iolist_to_binary([Head, Body, Mid, Parts, Tail]).
+
+big_parts(I, Size, Acc) when Size >= ?BIG_TARGET ->
+    _ = I,
+    lists:reverse(Acc);
+big_parts(I, Size, Acc) ->
+    N = integer_to_binary(I),
+    P = case I rem 4 of
+            0 -> [<<"<item id='i">>, N, <<"' type='note'>entry ">>, N,
+                  <<" &lt;tag&gt; caf\xc3\xa9</item>">>];
+            1 -> [<<"plain text segment ">>, N, <<" between elements; ">>];
+            2 -> [<<"<b><i>nested ">>, N, <<"</i><br/></b>">>];
+            3 -> [<<"<data seq='">>, N, <<"' enc='b64'>">>,
+                  binary:copy(<<"QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo=">>, 4),
+                  <<"&#x263A;</data>">>]
+        end,
+    big_parts(I + 1, Size + iolist_size(P), [P | Acc]).
+
+%%--------------------------------------------------------------------
+%% Memory of the parsed terms
+%%--------------------------------------------------------------------
+
+%% heap_bytes: erts_debug:flat_size/1 of all parsed stanzas * word size
+%% (heap binaries <= 64 B are inside it, off-heap ones count only their
+%% small header). offheap_bytes: growth of erlang:memory(binary) while
+%% the parsed terms are alive (new refc binaries the parser made; input
+%% bytes already existed). pinning_subbins: binaries in the terms that are
+%% sub-binaries of a larger binary (e.g. of the input): keeping the term
+%% keeps that larger binary alive.
+memory(Api, Stanzas, InBytes) ->
+    in_fresh_process(
+      fun() ->
+              erlang:garbage_collect(),
+              B0 = erlang:memory(binary),
+              Parsed = [parse_whole(Api, X) || X <- Stanzas],
+              erlang:garbage_collect(),
+              B1 = erlang:memory(binary),
+              Words = lists:sum([erts_debug:flat_size(E) || E <- Parsed]),
+              Heap = Words * erlang:system_info(wordsize),
+              {NBins, Pinning} = count_bins(Parsed, {0, 0}),
+              OffHeap = max(0, B1 - B0),
+              %% keep Parsed alive until after the measurement
+              length(Parsed) > 0 andalso erlang:garbage_collect(),
+              #{heap_bytes => Heap, offheap_bytes => OffHeap, binaries => NBins,
+                pinning_subbins => Pinning, input_bytes => InBytes,
+                ratio => (Heap + OffHeap) / InBytes}
+      end).
+
+count_bins(B, {N, P}) when is_binary(B) ->
+    case binary:referenced_byte_size(B) > byte_size(B) of
+        true -> {N + 1, P + 1};
+        false -> {N + 1, P}
+    end;
+count_bins(T, Acc) when is_tuple(T) -> count_bins(tuple_to_list(T), Acc);
+count_bins(M, Acc) when is_map(M) -> count_bins(maps:to_list(M), Acc);
+count_bins([H | T], Acc) -> count_bins(T, count_bins(H, Acc));
+count_bins(_, Acc) -> Acc.
+
+%%--------------------------------------------------------------------
+%% Loading an implementation
+%%--------------------------------------------------------------------
+
+%% Load the modules the workloads call, make sure they come from the
+%% expected directories (XML_BENCH_EXPECT, colon-separated, set by run.sh)
+%% and that their NIFs load. Returns a description of where they came from.
+load_impl(Impl) ->
+    Mods = case api(Impl) of
+               exml -> [exml, exml_stream];
+               fxml -> [fxml, fxml_stream]
+           end,
+    _ = case Impl of
+            fast_xml -> application:load(fast_xml);
+            _ -> application:load(exml)
+        end,
+    Expect = case os:getenv("XML_BENCH_EXPECT") of
+                 false -> [];
+                 "" -> [];
+                 E -> [filename:absname(D) || D <- string:split(E, ":", all), D =/= ""]
+             end,
+    Paths = [begin
+                 case code:ensure_loaded(M) of
+                     {module, M} -> ok;
+                     {error, Why} ->
+                         fail("~s: cannot load module ~s: ~p (code path wrong, "
+                              "or its NIF failed to load)", [Impl, M, Why])
+                 end,
+                 Path = code:which(M),
+                 Dir = filename:dirname(filename:absname(Path)),
+                 Expect =:= [] orelse lists:member(Dir, Expect) orelse
+                     fail("~s: module ~s was loaded from ~s, not from ~s",
+                          [Impl, M, Dir, lists:join(":", Expect)]),
+                 Dir
+             end || M <- Mods],
+    %% A smoke call proves the NIF is there (on_load may be lazy).
+    smoke(api(Impl), Impl),
+    lists:join(", ", lists:usort(Paths)).
+
+smoke(Api, Impl) ->
+    Xml = <<"<message to='a@b'><body>x</body></message>">>,
+    try parse_whole(Api, Xml) of
+        _ -> ok
+    catch
+        C:R -> fail("~s: smoke parse failed: ~p:~0tp", [Impl, C, R])
+    end.
+
+read_etf(File) ->
+    case file:read_file(File) of
+        {ok, Bin} -> binary_to_term(Bin);
+        {error, Why} -> fail("cannot read ~s: ~p", [File, Why])
+    end.
+
+%%====================================================================
+%% report: tables, ratios, summary line
+%%====================================================================
+
+report(Files) ->
+    Results = [begin
+                   {ok, [R]} = file:consult(F),
+                   R
+               end || F <- Files],
+    ByImpl = maps:from_list([{maps:get(impl, R), R} || R <- Results]),
+    [table(R) || R <- Results],
+    Ours = maps:get(ours, ByImpl, undefined),
+    Fx = maps:get(fast_xml, ByImpl, undefined),
+    Ex = maps:get(exml, ByImpl, undefined),
+    consistency(Results),
+    Ours =:= undefined andalso fail("report: no result for ours", []),
+    Fx =:= undefined andalso fail("report: no result for fast_xml", []),
+    io:format("~n== ratios (throughput ours / peer; > 1.00 means ours is faster; "
+              "memory: bytes ours / peer, < 1.00 means ours is smaller) ==~n"),
+    Peers = [{fast_xml, Fx}] ++ [{exml, Ex} || Ex =/= undefined],
+    ratio_table([{"ours/" ++ atom_to_list(N), Ours, P} || {N, P} <- Peers]
+                ++ [{"exml/fast_xml", Ex, Fx} || Ex =/= undefined]),
+    Ex =:= undefined andalso
+        io:format("(exml column skipped: EXML_DIR not set)~n"),
+    Sum = [{"whole_vs_fast_xml", ratio(Ours, Fx, whole)},
+           {"stream1460_vs_fast_xml", ratio(Ours, Fx, stream1460)},
+           {"big1mb_ms", fmt2(maps:get(median_ms, wl(Ours, big1mb)))},
+           {"serialise_vs_fast_xml", ratio(Ours, Fx, serialise)}]
+        ++ case Ex of
+               undefined -> [];
+               _ -> [{"whole_vs_exml", ratio(Ours, Ex, whole)},
+                     {"stream1460_vs_exml", ratio(Ours, Ex, stream1460)},
+                     {"serialise_vs_exml", ratio(Ours, Ex, serialise)}]
+           end,
+    io:format("~nsummary:~s~n", [[[" ", K, "=", V] || {K, V} <- Sum]]).
+
+table(R = #{impl := Impl, where := Where, stanzas := N, input_bytes := InB,
+            workloads := Ws, memory := Mem, params := P}) ->
+    io:format("~n== ~s  (~s) ==~n", [Impl, Where]),
+    io:format("corpus ~s: ~b stanzas, ~b bytes; OTP ~s; rounds ~b (median, after warm-up)~n",
+              [maps:get(source, R), N, InB, maps:get(otp, R), maps:get(rounds, P)]),
+    io:format("  ~-12s ~10s ~13s ~11s ~11s  ~s~n",
+              ["workload", "MB/s", "stanzas/s", "median ms", "MB/round", "notes"]),
+    [io:format("  ~-12s ~10.2f ~13.0f ~11.2f ~11.3f  ~s~n",
+               [Name, MBps, Ips, Ms, Bytes / 1.0e6, notes(W, R)])
+     || W = #{name := Name, mbps := MBps, ips := Ips, median_ms := Ms, bytes := Bytes} <- Ws],
+    io:format("  memory of parsed stanzas: heap ~.2f MB + off-heap ~.2f MB = ~.2f x input "
+              "(~b binaries, ~b sub-binaries of larger binaries)~n",
+              [maps:get(heap_bytes, Mem) / 1.0e6, maps:get(offheap_bytes, Mem) / 1.0e6,
+               maps:get(ratio, Mem), maps:get(binaries, Mem),
+               maps:get(pinning_subbins, Mem)]).
+
+notes(#{name := whole}, #{params := #{whole_passes := Np}}) ->
+    io_lib:format("~b corpus pass(es)/round", [Np]);
+notes(#{name := serialise}, #{params := #{whole_passes := Np}}) ->
+    io_lib:format("output bytes; ~b pass(es)/round", [Np]);
+notes(#{name := big1mb}, #{big_bytes := B}) ->
+    io_lib:format("one ~b B stanza, 1460 B chunks", [B]);
+notes(#{max_chunk := Max, chunks := C}, #{params := #{stream_reps := Reps}}) ->
+    io_lib:format("~b chunks <= ~b B; corpus x~b in one stream", [C, Max, Reps]);
+notes(_, _) ->
+    "".
+
+ratio_table(Rows) ->
+    Names = [whole, stream1460, stream16384, big1mb, serialise],
+    io:format("  ~-14s", ["ratio"]),
+    [io:format(" ~11s", [N]) || N <- Names],
+    io:format(" ~11s~n", ["memory"]),
+    [begin
+         io:format("  ~-14s", [Label]),
+         [io:format(" ~11s", [ratio(A, B, N)]) || N <- Names],
+         io:format(" ~11s~n", [fmt2(total_mem(A) / total_mem(B))])
+     end || {Label, A, B} <- Rows],
+    ok.
+
+total_mem(#{memory := #{heap_bytes := H, offheap_bytes := O}}) -> max(1, H + O).
+
+wl(#{workloads := Ws, impl := Impl}, Name) ->
+    case [W || W = #{name := N} <- Ws, N =:= Name] of
+        [W] -> W;
+        _ -> fail("report: ~s has no ~s result", [Impl, Name])
+    end.
+
+%% throughput(A) / throughput(B) on the same bytes = time(B) / time(A)
+ratio(A, B, Name) ->
+    fmt2(maps:get(mbps, wl(A, Name)) / maps:get(mbps, wl(B, Name))).
+
+fmt2(X) -> float_to_list(float(X), [{decimals, 2}]).
+
+%% All implementations must have seen the same input and produced the same
+%% number of elements; warn loudly otherwise.
+consistency(Results) ->
+    Keys = lists:usort([{maps:get(stanzas, R), maps:get(input_bytes, R)} || R <- Results]),
+    length(Keys) =:= 1 orelse
+        io:format("~nWARNING: implementations ran on different inputs: ~p~n", [Keys]),
+    ok.

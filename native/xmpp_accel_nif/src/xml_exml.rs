@@ -1,0 +1,360 @@
+//! The exml flavour: parse results as esl/exml 4.x records, and
+//! serialisation of those records.
+//!
+//! - `#xmlel{name = binary(), attrs = #{binary() => binary()}, children = [...]}`
+//! - `#xmlcdata{content = binary(), style = escaped}` for parsed text
+//! - `#xmlstreamstart{name, attrs}`, `#xmlstreamend{name}`
+
+use crate::atoms;
+use crate::budget;
+use crate::term::{binary, error_tuple, list, map, tuple, wrap};
+use rustler::sys::{
+    enif_get_list_cell, enif_get_tuple, enif_is_empty_list, ErlNifTerm as ERL_NIF_TERM,
+};
+use rustler::{Binary, Env, MapIterator, NifResult, Term};
+use xmpp_accel_core::xml::serialize::{write_element, write_text, Node};
+use xmpp_accel_core::xml::{Event, Item, Limits, Mode, Parser, Style, Tape};
+
+// ---------------------------------------------------------------- tape -> terms
+
+/// Builds the term of one event.
+pub fn event_term(
+    env: Env<'_>,
+    tape: &Tape,
+    event: &Event,
+    scratch: &mut Vec<ERL_NIF_TERM>,
+) -> ERL_NIF_TERM {
+    match event {
+        Event::StreamStart(range) => match tape.items[range.start] {
+            Item::Start { name, attrs } => {
+                let name = binary(env, tape.get(name));
+                let attrs = attrs_term(env, tape, range.start + 1, attrs as usize, scratch);
+                tuple(
+                    env,
+                    &[atoms::xmlstreamstart().to_term(env).as_c_arg(), name, attrs],
+                )
+            }
+            _ => unreachable_term(env),
+        },
+        Event::Element(range) => element_term(env, tape, range.clone(), scratch),
+        Event::StreamEnd(name) => tuple(
+            env,
+            &[
+                atoms::xmlstreamend().to_term(env).as_c_arg(),
+                binary(env, tape.get(*name)),
+            ],
+        ),
+    }
+}
+
+#[cold]
+fn unreachable_term(env: Env<'_>) -> ERL_NIF_TERM {
+    // The tape always starts a stream header with `Start`; never reached.
+    atoms::error().to_term(env).as_c_arg()
+}
+
+/// `#{Name => Value}` from `count` `Attr` items starting at `first`.
+fn attrs_term(
+    env: Env<'_>,
+    tape: &Tape,
+    first: usize,
+    count: usize,
+    scratch: &mut Vec<ERL_NIF_TERM>,
+) -> ERL_NIF_TERM {
+    let base = scratch.len();
+    for item in &tape.items[first..first + count] {
+        if let Item::Attr { name, .. } = item {
+            scratch.push(binary(env, tape.get(*name)));
+        }
+    }
+    for item in &tape.items[first..first + count] {
+        if let Item::Attr { value, .. } = item {
+            scratch.push(binary(env, tape.get(*value)));
+        }
+    }
+    let (keys, values) = scratch[base..].split_at(count);
+    // Keys are distinct: the parser rejects duplicate attributes.
+    let m = map(env, keys, values).unwrap_or_else(|| map(env, &[], &[]).unwrap_or_default());
+    scratch.truncate(base);
+    m
+}
+
+/// Builds `#xmlel{}` for the balanced items `range`, without recursion.
+fn element_term(
+    env: Env<'_>,
+    tape: &Tape,
+    range: std::ops::Range<usize>,
+    children: &mut Vec<ERL_NIF_TERM>,
+) -> ERL_NIF_TERM {
+    let xmlel = atoms::xmlel().to_term(env).as_c_arg();
+    let xmlcdata = atoms::xmlcdata().to_term(env).as_c_arg();
+    let escaped = atoms::escaped().to_term(env).as_c_arg();
+    // Open elements: (name, attrs, index of the first child in `children`).
+    let mut open: Vec<(ERL_NIF_TERM, ERL_NIF_TERM, usize)> = Vec::with_capacity(16);
+    let base = children.len();
+    let mut i = range.start;
+    while i < range.end {
+        match tape.items[i] {
+            Item::Start { name, attrs } => {
+                let name = binary(env, tape.get(name));
+                let attrs_t = attrs_term(env, tape, i + 1, attrs as usize, children);
+                open.push((name, attrs_t, children.len()));
+                i += attrs as usize;
+            }
+            Item::Attr { .. } => {}
+            Item::Text(span) => {
+                let text = binary(env, tape.get(span));
+                children.push(tuple(env, &[xmlcdata, text, escaped]));
+            }
+            Item::End => {
+                if let Some((name, attrs, first)) = open.pop() {
+                    let kids = list(env, &children[first..]);
+                    children.truncate(first);
+                    children.push(tuple(env, &[xmlel, name, attrs, kids]));
+                }
+            }
+        }
+        i += 1;
+    }
+    let el = children
+        .get(base)
+        .copied()
+        .unwrap_or_else(|| unreachable_term(env));
+    children.truncate(base);
+    el
+}
+
+// ---------------------------------------------------------------- exml:parse/1
+
+fn parse_impl<'a>(env: Env<'a>, input: Term<'a>) -> NifResult<Term<'a>> {
+    let bin = match Binary::from_term(input) {
+        Ok(b) => b,
+        Err(_) => Binary::from_iolist(input)?,
+    };
+    let mut parser = Parser::new(Mode::Document, Limits::default());
+    let result = parser.feed(bin.as_slice()).and_then(|_| parser.finish());
+    Ok(match result {
+        Err(e) => error_tuple(env, &e.to_string()),
+        Ok(()) => {
+            let tape = parser.tape();
+            let mut scratch = Vec::with_capacity(64);
+            let el = match tape.events.first() {
+                Some(ev) => event_term(env, tape, ev, &mut scratch),
+                None => return Ok(error_tuple(env, "unexpected end of input")),
+            };
+            wrap(env, tuple(env, &[atoms::ok().to_term(env).as_c_arg(), el]))
+        }
+    })
+}
+
+fn input_size(input: Term<'_>) -> usize {
+    match Binary::from_term(input) {
+        Ok(b) => b.len(),
+        // an iolist: its size is only known by walking it; lists are rare here,
+        // so treat them as big (the dirty path is always safe)
+        Err(_) => usize::MAX,
+    }
+}
+
+/// `exml:parse/1` on a normal scheduler; `dirty` when the input is large.
+#[rustler::nif(name = "exml_parse")]
+fn exml_parse<'a>(env: Env<'a>, input: Term<'a>) -> NifResult<Term<'a>> {
+    if input_size(input) > budget::PARSE_BYTES {
+        return Ok(atoms::dirty().to_term(env));
+    }
+    parse_impl(env, input)
+}
+
+/// `exml:parse/1` on a dirty CPU scheduler.
+#[rustler::nif(name = "exml_parse_dirty", schedule = "DirtyCpu")]
+fn exml_parse_dirty<'a>(env: Env<'a>, input: Term<'a>) -> NifResult<Term<'a>> {
+    parse_impl(env, input)
+}
+
+// ---------------------------------------------------------------- terms -> bytes
+
+enum WalkError {
+    BadArg,
+    TooBig,
+}
+
+/// Budget of a walk: `None` on a dirty scheduler.
+struct Budget {
+    bytes: usize,
+    nodes: usize,
+}
+
+impl Budget {
+    fn spend(budget: &mut Option<Budget>, bytes: usize) -> Result<(), WalkError> {
+        if let Some(b) = budget {
+            b.nodes = b.nodes.checked_sub(1).ok_or(WalkError::TooBig)?;
+            b.bytes = b.bytes.checked_sub(bytes).ok_or(WalkError::TooBig)?;
+        }
+        Ok(())
+    }
+}
+
+fn get_tuple<'a>(env: Env<'a>, term: Term<'a>) -> Option<&'a [ERL_NIF_TERM]> {
+    let mut arity: i32 = 0;
+    let mut array: *const ERL_NIF_TERM = std::ptr::null();
+    // SAFETY: enif_get_tuple fills `array` with `arity` terms that live as long as `term`.
+    unsafe {
+        if enif_get_tuple(env.as_c_arg(), term.as_c_arg(), &mut arity, &mut array) == 0 {
+            return None;
+        }
+        Some(std::slice::from_raw_parts(array, arity as usize))
+    }
+}
+
+fn iodata<'a>(term: Term<'a>) -> Result<&'a [u8], WalkError> {
+    match Binary::from_term(term) {
+        Ok(b) => Ok(b.as_slice()),
+        Err(_) => Binary::from_iolist(term)
+            .map(|b| b.as_slice())
+            .map_err(|_| WalkError::BadArg),
+    }
+}
+
+/// Walks `#xmlel{}` depth-first into `out`, iteratively (any depth is safe).
+fn walk<'a>(
+    env: Env<'a>,
+    root: Term<'a>,
+    mut budget: Option<Budget>,
+    out: &mut Vec<Node<'a>>,
+) -> Result<(), WalkError> {
+    let xmlel = atoms::xmlel().to_term(env).as_c_arg();
+    let xmlcdata = atoms::xmlcdata().to_term(env).as_c_arg();
+    let escaped = atoms::escaped().to_term(env).as_c_arg();
+    let cdata = atoms::cdata().to_term(env).as_c_arg();
+    // Remaining children of each open element.
+    let mut stack: Vec<ERL_NIF_TERM> = Vec::with_capacity(16);
+    let mut next = Some(root.as_c_arg());
+    loop {
+        if let Some(raw) = next.take() {
+            let term = wrap(env, raw);
+            let fields = get_tuple(env, term).ok_or(WalkError::BadArg)?;
+            match fields {
+                [tag, name, attrs, children] if *tag == xmlel => {
+                    let name = Binary::from_term(wrap(env, *name))
+                        .map_err(|_| WalkError::BadArg)?
+                        .as_slice();
+                    Budget::spend(&mut budget, name.len())?;
+                    out.push(Node::Start(name));
+                    let iter = MapIterator::new(wrap(env, *attrs)).ok_or(WalkError::BadArg)?;
+                    for (k, v) in iter {
+                        let (k, v) = (iodata(k)?, iodata(v)?);
+                        Budget::spend(&mut budget, k.len() + v.len())?;
+                        out.push(Node::Attr(k, v));
+                    }
+                    stack.push(*children);
+                }
+                [tag, content, style] if *tag == xmlcdata => {
+                    let content = iodata(wrap(env, *content))?;
+                    Budget::spend(&mut budget, content.len())?;
+                    out.push(if *style == escaped {
+                        Node::Text(content)
+                    } else if *style == cdata {
+                        Node::CData(content)
+                    } else {
+                        return Err(WalkError::BadArg);
+                    });
+                }
+                _ => return Err(WalkError::BadArg),
+            }
+        }
+        let Some(rest) = stack.last_mut() else {
+            return Ok(());
+        };
+        let mut head: ERL_NIF_TERM = ERL_NIF_TERM::default();
+        let mut tail: ERL_NIF_TERM = ERL_NIF_TERM::default();
+        // SAFETY: plain term inspection in `env`.
+        unsafe {
+            if enif_get_list_cell(env.as_c_arg(), *rest, &mut head, &mut tail) != 0 {
+                *rest = tail;
+                next = Some(head);
+            } else if enif_is_empty_list(env.as_c_arg(), *rest) != 0 {
+                stack.pop();
+                out.push(Node::End);
+            } else {
+                return Err(WalkError::BadArg);
+            }
+        }
+    }
+}
+
+fn to_binary_impl<'a>(
+    env: Env<'a>,
+    el: Term<'a>,
+    pretty: Term<'a>,
+    budget: Option<Budget>,
+) -> NifResult<Term<'a>> {
+    let style = if pretty.as_c_arg() == atoms::pretty().to_term(env).as_c_arg() {
+        Style::Pretty
+    } else {
+        Style::Compact
+    };
+    let mut nodes = Vec::with_capacity(64);
+    match walk(env, el, budget, &mut nodes) {
+        Ok(()) => {}
+        Err(WalkError::BadArg) => return Err(rustler::Error::BadArg),
+        Err(WalkError::TooBig) => return Ok(atoms::dirty().to_term(env)),
+    }
+    let mut out = Vec::with_capacity(256);
+    write_element(&nodes, style, &mut out);
+    Ok(wrap(env, binary(env, &out)))
+}
+
+/// `exml_nif:to_binary/2`: `#xmlel{}` to bytes; `dirty` when the element is large; `badarg` on a bad record.
+#[rustler::nif(name = "exml_to_binary")]
+fn exml_to_binary<'a>(env: Env<'a>, el: Term<'a>, pretty: Term<'a>) -> NifResult<Term<'a>> {
+    let budget = Budget {
+        bytes: budget::SERIALISE_BYTES,
+        nodes: budget::SERIALISE_NODES,
+    };
+    to_binary_impl(env, el, pretty, Some(budget))
+}
+
+/// The dirty-scheduler twin of `exml_to_binary/2`.
+#[rustler::nif(name = "exml_to_binary_dirty", schedule = "DirtyCpu")]
+fn exml_to_binary_dirty<'a>(env: Env<'a>, el: Term<'a>, pretty: Term<'a>) -> NifResult<Term<'a>> {
+    to_binary_impl(env, el, pretty, None)
+}
+
+fn escape_cdata_impl<'a>(
+    env: Env<'a>,
+    content: Term<'a>,
+    style: Term<'a>,
+    limit: usize,
+) -> NifResult<Term<'a>> {
+    let text = iodata(content).map_err(|_| rustler::Error::BadArg)?;
+    let cdata = if style.as_c_arg() == atoms::cdata().to_term(env).as_c_arg() {
+        true
+    } else if style.as_c_arg() == atoms::escaped().to_term(env).as_c_arg() {
+        false
+    } else {
+        return Err(rustler::Error::BadArg);
+    };
+    if text.len() > limit {
+        return Ok(atoms::dirty().to_term(env));
+    }
+    let mut out = Vec::with_capacity(text.len() + 16);
+    write_text(text, cdata, &mut out);
+    Ok(wrap(env, binary(env, &out)))
+}
+
+/// `exml_nif:escape_cdata/2`: character data as written inside an element.
+/// `Style` is `escaped` or `cdata`; `badarg` otherwise; `dirty` when large.
+#[rustler::nif(name = "exml_escape_cdata")]
+fn exml_escape_cdata<'a>(env: Env<'a>, content: Term<'a>, style: Term<'a>) -> NifResult<Term<'a>> {
+    escape_cdata_impl(env, content, style, budget::SERIALISE_BYTES)
+}
+
+/// The dirty-scheduler twin of `exml_escape_cdata/2`.
+#[rustler::nif(name = "exml_escape_cdata_dirty", schedule = "DirtyCpu")]
+fn exml_escape_cdata_dirty<'a>(
+    env: Env<'a>,
+    content: Term<'a>,
+    style: Term<'a>,
+) -> NifResult<Term<'a>> {
+    escape_cdata_impl(env, content, style, usize::MAX)
+}
