@@ -36,6 +36,9 @@ pub enum XmlError {
     /// An entity other than the five predefined ones, or a malformed reference.
     #[error("undefined or malformed entity reference '&{0};'")]
     UndefinedEntity(String),
+    /// Namespace well-formedness (Namespaces in XML 1.0): unbound prefix, bad QName.
+    #[error("namespace error: {0}")]
+    Namespace(String),
     /// A DTD: never allowed (RFC 6120 §11.1).
     #[error("DTDs are not allowed")]
     DtdNotAllowed,

@@ -9,6 +9,7 @@ pub mod chars;
 pub mod error;
 pub mod escape;
 pub mod limits;
+pub mod namespaces;
 pub mod parser;
 pub mod serialize;
 pub mod tape;

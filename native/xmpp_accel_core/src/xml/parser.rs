@@ -17,6 +17,7 @@ use super::chars::{check_name, check_text, incomplete_utf8_tail};
 use super::error::{lossy, XmlError};
 use super::escape::{is_whitespace, normalize_line_ends_into, unescape_into, Context};
 use super::limits::Limits;
+use super::namespaces::Scopes;
 use super::tape::{Event, Item, Tape};
 use memchr::{memchr, memrchr};
 use quick_xml::errors::{Error as QxError, SyntaxError};
@@ -59,6 +60,8 @@ pub struct Parser {
     elem_byte: usize,
     /// The stream root's name while a stream is open.
     stream_name: Option<Vec<u8>>,
+    /// Namespace prefixes in scope (the stream header's, then the open elements').
+    scopes: Scopes,
     /// Document mode: the root element has been parsed.
     root_done: bool,
     /// A parser that failed stays failed until reset.
@@ -86,6 +89,7 @@ impl Parser {
             elem_item: 0,
             elem_byte: 0,
             stream_name: None,
+            scopes: Scopes::default(),
             root_done: false,
             failed: None,
         }
@@ -338,6 +342,7 @@ impl Parser {
         }
         self.push_start(tag, name)?;
         if empty {
+            self.scopes.close();
             self.tape.items.push(Item::End);
             if self.open_lens.is_empty() {
                 self.element_done(len)?;
@@ -361,11 +366,14 @@ impl Parser {
             return Err(XmlError::ElementTooBig);
         }
         let first = self.tape.items.len();
+        // a new stream header starts a new namespace scope
+        self.scopes.clear();
         self.push_start(tag, name)?;
         self.tape
             .events
             .push(Event::StreamStart(first..self.tape.items.len()));
         if empty {
+            self.scopes.clear();
             let span = self.tape.push_bytes(name);
             self.tape.events.push(Event::StreamEnd(span));
         } else {
@@ -411,13 +419,19 @@ impl Parser {
         if let Item::Start { attrs, .. } = &mut self.tape.items[at] {
             *attrs = count;
         }
-        Ok(())
+        let tape = &self.tape;
+        let attrs = tape.items[at + 1..].iter().filter_map(|it| match *it {
+            Item::Attr { name, value } => Some((tape.get(name), tape.get(value))),
+            _ => None,
+        });
+        self.scopes.open(tape.get(name), attrs)
     }
 
     fn end_tag(&mut self, name: &[u8], len: usize) -> Result<(), XmlError> {
         let Some(&top) = self.open_lens.last() else {
             if self.mode == Mode::Stream && self.stream_name.as_deref() == Some(name) {
                 self.stream_name = None;
+                self.scopes.clear();
                 let span = self.tape.push_bytes(name);
                 self.tape.events.push(Event::StreamEnd(span));
                 return Ok(());
@@ -433,6 +447,7 @@ impl Parser {
         }
         self.open_names.truncate(self.open_names.len() - top);
         self.open_lens.pop();
+        self.scopes.close();
         self.tape.items.push(Item::End);
         if self.open_lens.is_empty() {
             self.element_done(len)?;

@@ -43,14 +43,14 @@ fn s(chunks: &[&str]) -> Result<Vec<String>, XmlError> {
 #[test]
 fn stream_events() {
     let evs = s(&[
-        "<?xml version='1.0'?><stream:stream xmlns='jabber:client' to='a'>",
+        "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='s' to='a'>",
         "\n <message to='b'><body>hi &amp; bye</body></message>  <iq/></stream:stream>",
     ])
     .unwrap();
     assert_eq!(
         evs,
         vec![
-            "start:<stream:stream xmlns='jabber:client' to='a'/>",
+            "start:<stream:stream xmlns='jabber:client' xmlns:stream='s' to='a'/>",
             "<message to='b'><body>hi &amp; bye</body></message>",
             "<iq/>",
             "end:stream:stream"
@@ -60,13 +60,14 @@ fn stream_events() {
 
 #[test]
 fn stream_restart_inside_open_stream() {
-    let evs = s(&["<stream:stream a='1'><a/><stream:stream a='2'><b/>"]).unwrap();
+    let evs =
+        s(&["<stream:stream xmlns:stream='1'><a/><stream:stream xmlns:stream='2'><b/>"]).unwrap();
     assert_eq!(
         evs,
         vec![
-            "start:<stream:stream a='1'/>",
+            "start:<stream:stream xmlns:stream='1'/>",
             "<a/>",
-            "start:<stream:stream a='2'/>",
+            "start:<stream:stream xmlns:stream='2'/>",
             "<b/>"
         ]
     );
@@ -240,4 +241,31 @@ fn every_split_point_gives_the_same_events() {
             );
         }
     }
+}
+
+#[test]
+fn namespace_well_formedness() {
+    assert!(s(&["<stream:stream xmlns:stream='s'><stream:features/><a xmlns:p='u'><p:b/></a></stream:stream>"]).is_ok());
+    assert!(matches!(
+        s(&["<s><cdo:data/>"]).unwrap_err(),
+        XmlError::Namespace(_)
+    ));
+    assert!(matches!(
+        s(&["<s><a xmlns:p='u'/><p:b/>"]).unwrap_err(),
+        XmlError::Namespace(_)
+    ));
+    assert!(matches!(
+        s(&["<s><a xmlns:x:='u'/>"]).unwrap_err(),
+        XmlError::Namespace(_)
+    ));
+    assert!(matches!(
+        Element::parse(b"<a b:c='1'/>").unwrap_err(),
+        XmlError::Namespace(_)
+    ));
+    assert!(Element::parse(b"<a xml:lang='en'/>").is_ok());
+    // a stream restart replaces the header's declarations
+    assert!(matches!(
+        s(&["<stream:stream xmlns:stream='s'><stream:stream><x/>"]).unwrap_err(),
+        XmlError::Namespace(_)
+    ));
 }
