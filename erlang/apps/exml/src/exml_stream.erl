@@ -61,7 +61,7 @@ new_parser(Opts) when is_list(Opts) ->
 
 %% @doc Parses the next bytes of the stream; returns the items they complete.
 -spec parse(parser(), binary()) -> {ok, parser(), [element()]} | {error, binary()}.
-parse(#parser{nif = Nif} = Parser, Input) when is_binary(Input) ->
+parse(#parser{nif = Nif} = Parser, Input) when is_reference(Nif), is_binary(Input) ->
     Result = case xmpp_accel_nif:stream_feed(Nif, Input) of
                  dirty -> xmpp_accel_nif:stream_feed_dirty(Nif, Input);
                  dirty_events -> xmpp_accel_nif:stream_feed_dirty(Nif, <<>>);
@@ -74,7 +74,7 @@ parse(#parser{nif = Nif} = Parser, Input) when is_binary(Input) ->
 
 %% @doc Forgets all state: the next bytes start a new stream (after STARTTLS or SASL).
 -spec reset_parser(parser()) -> {ok, parser()}.
-reset_parser(#parser{nif = Nif} = Parser) ->
+reset_parser(#parser{nif = Nif} = Parser) when is_reference(Nif) ->
     ok = xmpp_accel_nif:stream_reset(Nif),
     {ok, Parser}.
 

@@ -1,0 +1,61 @@
+# xmpp-accel: build, run, test, bench.
+#   make run    the main job: an XMPP stream through exml_stream, in realistic chunks
+#   make test   every test suite (installs what is missing on Debian when run as root)
+#   make bench-xml   benchmarks against the real peers (not part of make test)
+SHELL := /bin/bash
+ROOT := $(abspath .)
+ERL_DIR := $(ROOT)/erlang
+XEP_CORPUS ?= $(abspath $(ROOT)/../shared/corpus/xep-stanzas.jsonl)
+export XEP_CORPUS
+TOOLS_EBIN := $(ERL_DIR)/_build/tools/ebin
+ERL_LIBS_DEFAULT := $(ERL_DIR)/_build/default/lib
+
+.PHONY: all build deps test test-rust test-erlang test-elixir test-e2e run bench-xml lint clean
+
+all: build
+
+# Debian packages the build and the tests need; installed only when missing.
+APT_PACKAGES := erlang-nox erlang-dev erlang-eunit erlang-common-test erlang-dialyzer rebar3 elixir \
+                erlang-p1-xml erlang-proper-dev
+deps:
+	@bash tools/ensure-deps.sh $(APT_PACKAGES)
+
+build: deps
+	cargo build --release -p xmpp_accel_nif
+	cd $(ERL_DIR) && rebar3 compile
+
+$(TOOLS_EBIN)/xmpp_stream_replay.beam: $(ERL_DIR)/tools/xmpp_stream_replay.erl $(ERL_DIR)/apps/exml/test/exml_test_corpus.erl
+	mkdir -p $(TOOLS_EBIN)
+	erlc -o $(TOOLS_EBIN) -pa $(ERL_LIBS_DEFAULT)/exml/ebin $^
+
+# The main job: replay FILE (default: the XEP corpus, else built-in samples).
+run: build $(TOOLS_EBIN)/xmpp_stream_replay.beam
+	ERL_LIBS=$(ERL_LIBS_DEFAULT) erl -noshell -pa $(TOOLS_EBIN) -s xmpp_stream_replay main $(FILE)
+
+test: deps test-rust test-erlang test-elixir test-e2e
+	@echo "make test: all suites passed"
+
+test-rust:
+	cargo test --workspace
+
+test-erlang:
+	cd $(ERL_DIR) && rebar3 eunit
+
+test-elixir:
+	MIX_ENV=test mix test
+
+test-e2e: build $(TOOLS_EBIN)/xmpp_stream_replay.beam
+	bash tests/replay_test.sh
+
+bench-xml: build
+	bash bench/xml/run.sh
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --all-targets -- -D warnings
+	cd $(ERL_DIR) && rebar3 xref && rebar3 dialyzer
+	mix format --check-formatted
+
+clean:
+	cargo clean
+	rm -rf $(ERL_DIR)/_build _build priv erlang/apps/xmpp_accel/priv
