@@ -12,6 +12,7 @@ use rustler::sys::{
     enif_get_list_cell, enif_get_tuple, enif_is_empty_list, ErlNifTerm as ERL_NIF_TERM,
 };
 use rustler::{Binary, Env, MapIterator, NifResult, Term};
+use std::cell::RefCell;
 use xmpp_accel_core::xml::serialize::{write_element, write_text, Node};
 use xmpp_accel_core::xml::{Event, Item, Limits, Mode, Parser, Style, Tape};
 
@@ -126,24 +127,53 @@ fn element_term(
 
 // ---------------------------------------------------------------- exml:parse/1
 
+thread_local! {
+    /// One whole-element parser per scheduler thread: its buffers are reused
+    /// from call to call instead of being allocated each time.
+    static DOC_PARSER: RefCell<Parser> = RefCell::new(Parser::new(Mode::Document, Limits::default()));
+    /// Serialisation output buffer per scheduler thread.
+    static OUT: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Buffers above this size are released after use rather than kept per thread.
+const KEEP_BUFFER: usize = 256 * 1024;
+
 fn parse_impl<'a>(env: Env<'a>, input: Term<'a>) -> NifResult<Term<'a>> {
     let bin = match Binary::from_term(input) {
         Ok(b) => b,
         Err(_) => Binary::from_iolist(input)?,
     };
-    let mut parser = Parser::new(Mode::Document, Limits::default());
-    let result = parser.feed(bin.as_slice()).and_then(|_| parser.finish());
-    Ok(match result {
-        Err(e) => error_tuple(env, &e.to_string()),
-        Ok(()) => {
-            let tape = parser.tape();
-            let mut scratch = Vec::with_capacity(64);
-            let el = match tape.events.first() {
-                Some(ev) => event_term(env, tape, ev, &mut scratch),
-                None => return Ok(error_tuple(env, "unexpected end of input")),
-            };
-            wrap(env, tuple(env, &[atoms::ok().to_term(env).as_c_arg(), el]))
+    DOC_PARSER.with(|cell| {
+        let mut guard = cell.try_borrow_mut();
+        let mut fresh;
+        let parser: &mut Parser = match guard.as_deref_mut() {
+            Ok(p) => p,
+            // never re-entered in practice; stay correct if it were
+            Err(_) => {
+                fresh = Parser::new(Mode::Document, Limits::default());
+                &mut fresh
+            }
+        };
+        parser.reset();
+        let result = parser.feed(bin.as_slice()).and_then(|_| parser.finish());
+        let term = match result {
+            Err(e) => error_tuple(env, &e.to_string()),
+            Ok(()) => {
+                let tape = parser.tape();
+                let mut scratch = Vec::with_capacity(64);
+                match tape.events.first() {
+                    Some(ev) => {
+                        let el = event_term(env, tape, ev, &mut scratch);
+                        wrap(env, tuple(env, &[atoms::ok().to_term(env).as_c_arg(), el]))
+                    }
+                    None => error_tuple(env, "unexpected end of input"),
+                }
+            }
+        };
+        if parser.buffered_bytes() > KEEP_BUFFER {
+            *parser = Parser::new(Mode::Document, Limits::default());
         }
+        Ok(term)
     })
 }
 
@@ -299,9 +329,25 @@ fn to_binary_impl<'a>(
         Err(WalkError::BadArg) => return Err(rustler::Error::BadArg),
         Err(WalkError::TooBig) => return Ok(atoms::dirty().to_term(env)),
     }
-    let mut out = Vec::with_capacity(256);
-    write_element(&nodes, style, &mut out);
-    Ok(wrap(env, binary(env, &out)))
+    Ok(with_out_buffer(|out| {
+        write_element(&nodes, style, out);
+        wrap(env, binary(env, out))
+    }))
+}
+
+/// Runs `f` with this thread's (empty) output buffer.
+fn with_out_buffer<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+    OUT.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut out) => {
+            out.clear();
+            let r = f(&mut out);
+            if out.capacity() > KEEP_BUFFER {
+                *out = Vec::new();
+            }
+            r
+        }
+        Err(_) => f(&mut Vec::new()),
+    })
 }
 
 /// `exml_nif:to_binary/2`: `#xmlel{}` to bytes; `dirty` when the element is large; `badarg` on a bad record.
@@ -337,9 +383,10 @@ fn escape_cdata_impl<'a>(
     if text.len() > limit {
         return Ok(atoms::dirty().to_term(env));
     }
-    let mut out = Vec::with_capacity(text.len() + 16);
-    write_text(text, cdata, &mut out);
-    Ok(wrap(env, binary(env, &out)))
+    Ok(with_out_buffer(|out| {
+        write_text(text, cdata, out);
+        wrap(env, binary(env, out))
+    }))
 }
 
 /// `exml_nif:escape_cdata/2`: character data as written inside an element.

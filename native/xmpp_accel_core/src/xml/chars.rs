@@ -58,8 +58,18 @@ pub fn check_name(name: &[u8]) -> Result<(), XmlError> {
 ///
 /// Surrogates cannot appear in valid UTF-8, so the UTF-8 check covers them.
 pub fn check_text(text: &[u8]) -> Result<(), XmlError> {
-    // ASCII fast path over 8-byte words: any byte < 0x20 or >= 0x80 needs a closer look.
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
     let mut i = 0;
+    // Eight bytes at a time: a word with no byte below 0x20 and none at or
+    // above 0x80 is plain printable ASCII.
+    while i + 8 <= text.len() {
+        let w = u64::from_le_bytes(text[i..i + 8].try_into().unwrap_or([0; 8]));
+        if (w.wrapping_sub(0x20 * LO) | w) & HI != 0 {
+            break;
+        }
+        i += 8;
+    }
     while i < text.len() {
         let b = text[i];
         if b >= 0x80 {

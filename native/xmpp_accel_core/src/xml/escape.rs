@@ -2,9 +2,9 @@
 //! normalisation (§2.11), attribute-value normalisation (§3.3.3), and the
 //! escaping used when serialising.
 
-use super::chars::{check_text, is_xml_char};
+use super::chars::is_xml_char;
 use super::error::{lossy, XmlError};
-use memchr::{memchr, memchr2};
+use memchr::memchr;
 
 /// Where decoded text goes: character data or an attribute value.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -13,51 +13,119 @@ pub enum Context {
     Attribute,
 }
 
+/// Byte classes for the decoding scan.
+const PLAIN: u8 = 0;
+const CONTROL: u8 = 1; // a C0 control XML does not allow
+const AMP: u8 = 2;
+const CR: u8 = 3;
+const SPACE: u8 = 4; // tab or newline in an attribute value: becomes a space
+const NON_ASCII: u8 = 5;
+const LT: u8 = 6; // '<' (never in text handed here; an error in an attribute value)
+
+const fn class_table(attr: bool) -> [u8; 256] {
+    let mut t = [PLAIN; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = if b < 0x20 {
+            CONTROL
+        } else if b >= 0x80 {
+            NON_ASCII
+        } else {
+            PLAIN
+        };
+        b += 1;
+    }
+    t[b'&' as usize] = AMP;
+    t[b'\r' as usize] = CR;
+    t[b'<' as usize] = LT;
+    if attr {
+        t[b'\t' as usize] = SPACE;
+        t[b'\n' as usize] = SPACE;
+    } else {
+        t[b'\t' as usize] = PLAIN;
+        t[b'\n' as usize] = PLAIN;
+    }
+    t
+}
+
+const TEXT_CLASS: [u8; 256] = class_table(false);
+const ATTR_CLASS: [u8; 256] = class_table(true);
+
 /// Validates `raw` (UTF-8, XML `Char`s), resolves its references and
-/// normalises line ends, appending the result to `out`.
+/// normalises line ends, appending the result to `out`, in one pass.
 ///
 /// `raw` must hold whole references only (the stream parser keeps an
 /// unfinished `&...` for the next chunk). In an attribute value, literal
-/// tab, newline and carriage return become a space, as XML 1.0 §3.3.3 asks.
+/// tab, newline and carriage return become a space, as XML 1.0 §3.3.3 asks,
+/// and `<` is an error (WFC: No < in Attribute Values).
 pub fn unescape_into(raw: &[u8], ctx: Context, out: &mut Vec<u8>) -> Result<(), XmlError> {
-    check_text(raw)?;
-    let mut rest = raw;
-    loop {
-        let next = match ctx {
-            Context::Text => memchr2(b'&', b'\r', rest),
-            // attribute values are short: a plain scan is as fast as two memchr passes
-            Context::Attribute => rest
-                .iter()
-                .position(|b| matches!(b, b'&' | b'\r' | b'\n' | b'\t')),
-        };
-        let Some(i) = next else {
-            out.extend_from_slice(rest);
-            return Ok(());
-        };
-        out.extend_from_slice(&rest[..i]);
-        match rest[i] {
-            b'&' => {
-                let end = memchr(b';', &rest[i..])
-                    .ok_or_else(|| XmlError::UndefinedEntity(lossy(&rest[i + 1..])))?;
-                let name = &rest[i + 1..i + end];
-                push_reference(name, out)?;
-                rest = &rest[i + end + 1..];
+    let table = match ctx {
+        Context::Text => &TEXT_CLASS,
+        Context::Attribute => &ATTR_CLASS,
+    };
+    out.reserve(raw.len());
+    let mut start = 0;
+    let mut i = 0;
+    while i < raw.len() {
+        let class = table[raw[i] as usize];
+        if class == PLAIN {
+            i += 1;
+            continue;
+        }
+        match class {
+            NON_ASCII => i += check_char_at(raw, i)?,
+            AMP => {
+                out.extend_from_slice(&raw[start..i]);
+                let end = memchr(b';', &raw[i..])
+                    .ok_or_else(|| XmlError::UndefinedEntity(lossy(&raw[i + 1..])))?;
+                push_reference(&raw[i + 1..i + end], out)?;
+                i += end + 1;
+                start = i;
             }
-            b'\r' => {
+            CR => {
+                out.extend_from_slice(&raw[start..i]);
                 out.push(if ctx == Context::Text { b'\n' } else { b' ' });
-                rest = if rest.get(i + 1) == Some(&b'\n') {
-                    &rest[i + 2..]
-                } else {
-                    &rest[i + 1..]
-                };
+                i += if raw.get(i + 1) == Some(&b'\n') { 2 } else { 1 };
+                start = i;
             }
-            _ => {
-                // tab or newline in an attribute value
+            SPACE => {
+                out.extend_from_slice(&raw[start..i]);
                 out.push(b' ');
-                rest = &rest[i + 1..];
+                i += 1;
+                start = i;
             }
+            LT => {
+                return Err(XmlError::MalformedAttribute(
+                    "'<' in an attribute value".into(),
+                ))
+            }
+            _ => return Err(XmlError::InvalidChar(raw[i] as u32)),
         }
     }
+    out.extend_from_slice(&raw[start..]);
+    Ok(())
+}
+
+/// Checks the UTF-8 sequence starting at `raw[i]` (a byte >= 0x80) and that
+/// it encodes an XML `Char`; returns its length.
+#[inline]
+fn check_char_at(raw: &[u8], i: usize) -> Result<usize, XmlError> {
+    let len = match raw[i] {
+        0xC2..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        0xF0..=0xF4 => 4,
+        _ => return Err(XmlError::InvalidUtf8),
+    };
+    let seq = raw.get(i..i + len).ok_or(XmlError::InvalidUtf8)?;
+    let c = std::str::from_utf8(seq)
+        .map_err(|_| XmlError::InvalidUtf8)?
+        .chars()
+        .next()
+        .unwrap_or('\0');
+    if !is_xml_char(c as u32) {
+        return Err(XmlError::InvalidChar(c as u32));
+    }
+    Ok(len)
 }
 
 /// Resolves one reference `&name;` (given without `&` and `;`).
@@ -128,33 +196,68 @@ pub fn is_whitespace(bytes: &[u8]) -> bool {
 /// (C0 controls other than tab, newline, carriage return): U+FFFD.
 const REPLACEMENT: &[u8] = "\u{FFFD}".as_bytes();
 
-#[inline]
-fn needs_text_escape(b: u8) -> bool {
-    matches!(b, b'<' | b'>' | b'&' | b'\'' | b'"' | b'\r') || (b < 0x20 && b != b'\t' && b != b'\n')
+/// Bytes that character data cannot hold as they are: `< > & ' "`, `\r`,
+/// and C0 controls other than tab and newline.
+const TEXT_SPECIAL: [bool; 256] = special_table(b"<>&'\"\r", &[b'\t', b'\n']);
+/// Bytes that an attribute value cannot hold as they are (both quotes are
+/// listed; the one that is not the delimiter is written back as is).
+const ATTR_SPECIAL: [bool; 256] = special_table(b"<>&'\"\t\n\r", &[]);
+
+const fn special_table(specials: &[u8], allowed_controls: &[u8]) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        t[b] = true;
+        b += 1;
+    }
+    let mut i = 0;
+    while i < allowed_controls.len() {
+        t[allowed_controls[i] as usize] = false;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < specials.len() {
+        t[specials[i] as usize] = true;
+        i += 1;
+    }
+    t
+}
+
+/// Writes `bytes`, replacing each byte marked in `table` by `replace(byte)`.
+#[inline(always)]
+fn escape_with(
+    bytes: &[u8],
+    table: &[bool; 256],
+    out: &mut Vec<u8>,
+    replace: impl Fn(u8) -> &'static [u8],
+) {
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        if table[bytes[i] as usize] {
+            out.extend_from_slice(&bytes[start..i]);
+            out.extend_from_slice(replace(bytes[i]));
+            start = i + 1;
+        }
+        i += 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
 }
 
 /// Escapes character data as exml does (`& < > ' "` as the five predefined
 /// entities), plus `\r` as `&#xD;` so that a conforming parser reads it back,
 /// and C0 controls that XML cannot carry as U+FFFD.
 pub fn escape_text(text: &[u8], out: &mut Vec<u8>) {
-    let mut start = 0;
-    for (i, &b) in text.iter().enumerate() {
-        if !needs_text_escape(b) {
-            continue;
-        }
-        out.extend_from_slice(&text[start..i]);
-        out.extend_from_slice(match b {
-            b'<' => b"&lt;",
-            b'>' => b"&gt;",
-            b'&' => b"&amp;",
-            b'\'' => b"&apos;",
-            b'"' => b"&quot;",
-            b'\r' => b"&#xD;",
-            _ => REPLACEMENT,
-        });
-        start = i + 1;
-    }
-    out.extend_from_slice(&text[start..]);
+    out.reserve(text.len());
+    escape_with(text, &TEXT_SPECIAL, out, |b| match b {
+        b'<' => b"&lt;",
+        b'>' => b"&gt;",
+        b'&' => b"&amp;",
+        b'\'' => b"&apos;",
+        b'"' => b"&quot;",
+        b'\r' => b"&#xD;",
+        _ => REPLACEMENT,
+    });
 }
 
 /// Writes an attribute value with its quotes, as exml does: single quotes
@@ -163,31 +266,22 @@ pub fn escape_text(text: &[u8], out: &mut Vec<u8>) {
 /// character references (exml writes them raw, which a conforming parser
 /// reads back as spaces).
 pub fn write_attr_value(value: &[u8], out: &mut Vec<u8>) {
-    let quote = if memchr(b'\'', value).is_some() {
-        b'"'
-    } else {
-        b'\''
-    };
-    out.push(quote);
-    let mut start = 0;
-    for (i, &b) in value.iter().enumerate() {
-        let rep: &[u8] = match b {
-            b'<' => b"&lt;",
-            b'>' => b"&gt;",
-            b'&' => b"&amp;",
-            b'"' if quote == b'"' => b"&quot;",
-            b'\t' => b"&#x9;",
-            b'\n' => b"&#xA;",
-            b'\r' => b"&#xD;",
-            b if b < 0x20 => REPLACEMENT,
-            _ => continue,
-        };
-        out.extend_from_slice(&value[start..i]);
-        out.extend_from_slice(rep);
-        start = i + 1;
-    }
-    out.extend_from_slice(&value[start..]);
-    out.push(quote);
+    let double = memchr(b'\'', value).is_some();
+    out.reserve(value.len() + 2);
+    out.push(if double { b'"' } else { b'\'' });
+    escape_with(value, &ATTR_SPECIAL, out, |b| match b {
+        b'<' => b"&lt;",
+        b'>' => b"&gt;",
+        b'&' => b"&amp;",
+        b'"' if double => b"&quot;",
+        b'"' => b"\"",
+        b'\'' => b"'",
+        b'\t' => b"&#x9;",
+        b'\n' => b"&#xA;",
+        b'\r' => b"&#xD;",
+        _ => REPLACEMENT,
+    });
+    out.push(if double { b'"' } else { b'\'' });
 }
 
 /// Writes `text` as CDATA sections. A `]]>` inside the text is split across

@@ -5,6 +5,7 @@
 //! - [`Element::parse`] / [`Element::to_bytes`]: whole elements for Rust callers.
 //! - [`serialize`]: writing from a borrowed walk ([`serialize::Node`]).
 
+pub mod attributes;
 pub mod chars;
 pub mod error;
 pub mod escape;

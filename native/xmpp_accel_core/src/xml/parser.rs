@@ -13,6 +13,7 @@
 //! stream header. In a whole-element parse, comments and processing
 //! instructions are skipped (as exml and fast_xml do) and DTDs are errors.
 
+use super::attributes::Attributes;
 use super::chars::{check_name, check_text, incomplete_utf8_tail};
 use super::error::{lossy, XmlError};
 use super::escape::{is_whitespace, normalize_line_ends_into, unescape_into, Context};
@@ -105,7 +106,26 @@ impl Parser {
 
     /// Forgets all state: the next byte starts a new stream (as after STARTTLS).
     pub fn reset(&mut self) {
-        *self = Parser::new(self.mode, self.limits);
+        // Clear in place: the buffers keep their capacity for the next stream.
+        self.tape.clear();
+        self.pending.clear();
+        self.offset = 0;
+        self.open_names.clear();
+        self.open_lens.clear();
+        self.elem_start = 0;
+        self.elem_item = 0;
+        self.elem_byte = 0;
+        self.stream_name = None;
+        self.scopes.clear();
+        self.root_done = false;
+        self.failed = None;
+    }
+
+    /// Resets and changes mode and limits (to reuse one parser's buffers).
+    pub fn reconfigure(&mut self, mode: Mode, limits: Limits) {
+        self.reset();
+        self.mode = mode;
+        self.limits = limits;
     }
 
     /// The tape: complete events are in `tape().events`.
@@ -208,58 +228,53 @@ impl Parser {
     }
 
     /// Parses as much of `buf` as is complete; returns the bytes consumed.
+    ///
+    /// Text that starts the buffer is read here; from the first `<` on, one
+    /// quick-xml reader reads markup and text until the input runs out.
+    /// Whatever the reader leaves at the end (an unfinished tag, or text that
+    /// may end in a partial reference or character) waits for the next chunk.
     fn run(&mut self, buf: &[u8]) -> Result<usize, XmlError> {
+        let base = self.offset;
         let mut pos = 0;
         while pos < buf.len() {
+            self.offset = base + pos as u64;
             let step = if buf[pos] == b'<' {
-                self.markup(buf, pos)?
+                self.markup_run(&buf[pos..])?
             } else {
                 self.text(&buf[pos..])?
             };
             match step {
-                Step::Advance(n) => {
-                    pos += n;
-                    self.offset += n as u64;
-                }
-                Step::Wait => break,
+                Step::Advance(0) | Step::Wait => break,
+                Step::Advance(n) => pos += n,
             }
         }
+        self.offset = base + pos as u64;
         Ok(pos)
     }
 
     /// Character data up to the next `<` (or as much of it as is complete).
     fn text(&mut self, rest: &[u8]) -> Result<Step, XmlError> {
-        let (raw, complete) = match memchr(b'<', rest) {
-            Some(i) => (&rest[..i], true),
-            None => (&rest[..safe_text_end(rest)?], false),
+        let raw = match memchr(b'<', rest) {
+            Some(i) => &rest[..i],
+            None => {
+                let safe = safe_text_end(rest)?;
+                if self.open_lens.is_empty() && !is_whitespace(&rest[..safe]) {
+                    return Err(self.stray_text_error());
+                }
+                &rest[..safe]
+            }
         };
         if raw.is_empty() {
             return Ok(Step::Wait);
         }
-        if self.open_lens.is_empty() {
-            // Stream level: only white space may stand between elements.
-            // Stray bytes at the end are checked when the rest arrives.
-            if !is_whitespace(raw) {
-                return Err(match (self.mode, self.root_done) {
-                    (Mode::Document, true) => XmlError::JunkAfterRoot,
-                    (Mode::Document, false) => {
-                        XmlError::syntax("character data outside the root element")
-                    }
-                    _ => XmlError::TextAtStreamLevel,
-                });
-            }
-        } else {
-            let start = self.tape.bytes.len();
-            unescape_into(raw, Context::Text, &mut self.tape.bytes)?;
-            self.tape.commit_text(start);
-        }
-        let _ = complete;
+        self.text_piece(raw)?;
         Ok(Step::Advance(raw.len()))
     }
 
-    /// One markup token starting at `buf[pos] == b'<'`.
-    fn markup(&mut self, buf: &[u8], pos: usize) -> Result<Step, XmlError> {
-        let rest = &buf[pos..];
+    /// Reads markup and text from `rest` (which starts with `<`) with one
+    /// reader; returns how far it got.
+    fn markup_run(&mut self, rest: &[u8]) -> Result<Step, XmlError> {
+        let base = self.offset;
         let mut reader = Reader::from_reader(rest);
         {
             let cfg = reader.config_mut();
@@ -269,12 +284,72 @@ impl Parser {
             cfg.check_comments = true;
             cfg.trim_markup_names_in_closing_tags = true;
         }
-        let event = match reader.read_event() {
-            Ok(ev) => ev,
-            Err(e) if is_incomplete(&e, rest) => return Ok(Step::Wait),
-            Err(e) => return Err(convert_error(e)),
-        };
-        let len = reader.buffer_position() as usize;
+        loop {
+            let before = reader.buffer_position() as usize;
+            let event = match reader.read_event() {
+                Ok(QxEvent::Eof) => return Ok(Step::Advance(before)),
+                Ok(ev) => ev,
+                Err(e) => {
+                    let tail = &rest[before..];
+                    if is_incomplete(&e, tail) {
+                        return Ok(Step::Advance(before));
+                    }
+                    if tail.first() != Some(&b'<') && memchr(b'<', tail).is_none() {
+                        // text running to the end of the input (a partial
+                        // reference or character): the text path handles it
+                        return Ok(Step::Advance(before));
+                    }
+                    return Err(convert_error(e));
+                }
+            };
+            let after = reader.buffer_position() as usize;
+            self.offset = base + before as u64;
+            match event {
+                QxEvent::Text(_) => {
+                    if after == rest.len() {
+                        // may continue in the next chunk
+                        return Ok(Step::Advance(before));
+                    }
+                    self.text_piece(&rest[before..after])?;
+                }
+                QxEvent::GeneralRef(_) => {
+                    if self.open_lens.is_empty() {
+                        return Err(self.stray_text_error());
+                    }
+                    let start = self.tape.bytes.len();
+                    unescape_into(&rest[before..after], Context::Text, &mut self.tape.bytes)?;
+                    self.tape.commit_text(start);
+                }
+                ev => self.markup(ev, after - before)?,
+            }
+        }
+    }
+
+    /// One complete run of text (no `<` in it, no reference cut short).
+    fn text_piece(&mut self, raw: &[u8]) -> Result<(), XmlError> {
+        if self.open_lens.is_empty() {
+            // Stream level: only white space may stand between elements.
+            if !is_whitespace(raw) {
+                return Err(self.stray_text_error());
+            }
+        } else {
+            let start = self.tape.bytes.len();
+            unescape_into(raw, Context::Text, &mut self.tape.bytes)?;
+            self.tape.commit_text(start);
+        }
+        Ok(())
+    }
+
+    fn stray_text_error(&self) -> XmlError {
+        match (self.mode, self.root_done) {
+            (Mode::Document, true) => XmlError::JunkAfterRoot,
+            (Mode::Document, false) => XmlError::syntax("character data outside the root element"),
+            _ => XmlError::TextAtStreamLevel,
+        }
+    }
+
+    /// One markup token of `len` bytes, read by quick-xml.
+    fn markup(&mut self, event: QxEvent<'_>, len: usize) -> Result<(), XmlError> {
         match event {
             QxEvent::Start(start) => self.start_tag(&start, len, false)?,
             QxEvent::Empty(start) => self.start_tag(&start, len, true)?,
@@ -313,11 +388,9 @@ impl Parser {
                 }
             }
             QxEvent::DocType(_) => return Err(XmlError::DtdNotAllowed),
-            QxEvent::Text(_) | QxEvent::GeneralRef(_) | QxEvent::Eof => {
-                return Err(XmlError::syntax("unexpected markup"));
-            }
+            QxEvent::Text(_) | QxEvent::GeneralRef(_) | QxEvent::Eof => {}
         }
-        Ok(Step::Advance(len))
+        Ok(())
     }
 
     fn start_tag(&mut self, tag: &BytesStart<'_>, len: usize, empty: bool) -> Result<(), XmlError> {
@@ -388,31 +461,23 @@ impl Parser {
         let at = self.tape.items.len();
         self.tape.items.push(Item::Start { name, attrs: 0 });
         let mut count = 0u32;
-        for attr in tag.attributes() {
-            let attr = attr.map_err(|e| match e {
-                quick_xml::events::attributes::AttrError::Duplicated(pos, _) => {
-                    XmlError::DuplicateAttribute(lossy(attr_name_at(tag, pos)))
-                }
-                other => XmlError::MalformedAttribute(other.to_string()),
-            })?;
+        for attr in Attributes::new(tag.attributes_raw().as_bytes()) {
+            let (key, raw) = attr?;
             count += 1;
             if count as usize > self.limits.max_attrs {
                 return Err(XmlError::TooManyAttributes(self.limits.max_attrs));
             }
-            let key = attr.key.as_ref().as_bytes();
             check_name(key)?;
-            if memchr(b'<', attr.value.as_bytes()).is_some() {
-                return Err(XmlError::MalformedAttribute(
-                    "'<' in an attribute value".into(),
-                ));
+            let tape = &self.tape;
+            let duplicate = tape.items[at + 1..]
+                .iter()
+                .any(|it| matches!(*it, Item::Attr { name, .. } if tape.get(name) == key));
+            if duplicate {
+                return Err(XmlError::DuplicateAttribute(lossy(key)));
             }
             let key = self.tape.push_bytes(key);
             let vstart = self.tape.bytes.len();
-            unescape_into(
-                attr.value.as_bytes(),
-                Context::Attribute,
-                &mut self.tape.bytes,
-            )?;
+            unescape_into(raw, Context::Attribute, &mut self.tape.bytes)?;
             let value = self.tape.span_from(vstart);
             self.tape.items.push(Item::Attr { name: key, value });
         }
@@ -523,18 +588,4 @@ fn convert_error(err: QxError) -> XmlError {
         QxError::Encoding(_) => XmlError::InvalidUtf8,
         other => XmlError::Syntax(other.to_string()),
     }
-}
-
-/// The name of the attribute that starts at `pos` in the tag's text (after `<`).
-fn attr_name_at<'a>(tag: &'a BytesStart<'_>, pos: usize) -> &'a [u8] {
-    let raw: &[u8] = tag.attributes_raw().as_bytes();
-    let rest = pos
-        .checked_sub(tag.name().as_ref().len())
-        .and_then(|p| raw.get(p..))
-        .unwrap_or_default();
-    let end = rest
-        .iter()
-        .position(|&b| b == b'=' || b.is_ascii_whitespace())
-        .unwrap_or(rest.len());
-    &rest[..end]
 }
