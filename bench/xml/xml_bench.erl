@@ -338,8 +338,8 @@ filter(In, Out, Checks) ->
       fun({Impl, _, Rej}) ->
               io:format("check: ~s rejects ~b of ~b stanzas~n", [Impl, length(Rej), N]),
               [io:format("    ~ts: ~ts~n", [Label, fmt_why(Why)])
-               || {_, Label, Why} <- lists:sublist(Rej, 5)],
-              length(Rej) > 5 andalso io:format("    ...~n")
+               || {_, Label, Why} <- lists:sublist(Rej, 10)],
+              length(Rej) > 10 andalso io:format("    ...~n")
       end, Reports),
     BadSet = sets:from_list(Bad),
     Kept = [S || {I, S} <- lists:zip(lists:seq(1, N), Stanzas),
@@ -421,8 +421,8 @@ run(Impl, In, Out) ->
     ok = file:write_file(Out, io_lib:format("~tp.~n", [Result])).
 
 progress(Impl, #{name := Name, mbps := MBps, ips := Ips, median_ms := Ms}) ->
-    io:format("[~s] ~-11s ~9.2f MB/s ~12.0f stanzas/s  median ~.2f ms~n",
-              [Impl, Name, MBps, Ips, Ms]).
+    io:format("[~s] ~-11s ~9.2f MB/s ~12b stanzas/s  median ~.2f ms~n",
+              [Impl, Name, MBps, round(Ips), Ms]).
 
 %% Warm-up once, then Rounds timed rounds. Fun returns the number of
 %% items it processed; it must match Items in every round.
@@ -530,10 +530,12 @@ fxml_feed([C | T], S, N) ->
     S1 = fxml_stream:parse(S, C),
     case drain(N) of
         {error, _} = E -> E;
-        {N1, _End} -> fxml_feed(T, S1, N1)
+        {N1, false} -> fxml_feed(T, S1, N1);
+        {N1, true} when T =:= [] -> N1;
+        {_, true} -> {error, data_after_stream_end}
     end;
 fxml_feed([], _S, N) ->
-    %% all input is in: the events are already queued; wait for the end tag
+    %% all input is in but the end tag was not seen yet: wait for it
     wait_end(N).
 
 drain(N) ->
@@ -741,8 +743,8 @@ table(R = #{impl := Impl, where := Where, stanzas := N, input_bytes := InB,
               [maps:get(source, R), N, InB, maps:get(otp, R), maps:get(rounds, P)]),
     io:format("  ~-12s ~10s ~13s ~11s ~11s  ~s~n",
               ["workload", "MB/s", "stanzas/s", "median ms", "MB/round", "notes"]),
-    [io:format("  ~-12s ~10.2f ~13.0f ~11.2f ~11.3f  ~s~n",
-               [Name, MBps, Ips, Ms, Bytes / 1.0e6, notes(W, R)])
+    [io:format("  ~-12s ~10.2f ~13b ~11.2f ~11.3f  ~s~n",
+               [Name, MBps, round(Ips), Ms, Bytes / 1.0e6, notes(W, R)])
      || W = #{name := Name, mbps := MBps, ips := Ips, median_ms := Ms, bytes := Bytes} <- Ws],
     io:format("  memory of parsed stanzas: heap ~.2f MB + off-heap ~.2f MB = ~.2f x input "
               "(~b binaries, ~b sub-binaries of larger binaries)~n",

@@ -13,7 +13,7 @@ use rustler::sys::{
 };
 use rustler::{Binary, Env, MapIterator, NifResult, Term};
 use std::cell::RefCell;
-use xmpp_accel_core::xml::serialize::{write_element, write_text, Node};
+use xmpp_accel_core::xml::serialize::{write_text, Writer};
 use xmpp_accel_core::xml::{Event, Item, Limits, Mode, Parser, Style, Tape};
 
 // ---------------------------------------------------------------- tape -> terms
@@ -208,31 +208,41 @@ enum WalkError {
     TooBig,
 }
 
-/// Budget of a walk: `None` on a dirty scheduler.
+/// How much a normal-scheduler call may write; `None` on a dirty scheduler.
+#[derive(Clone, Copy)]
 struct Budget {
     bytes: usize,
     nodes: usize,
 }
 
-impl Budget {
-    fn spend(budget: &mut Option<Budget>, bytes: usize) -> Result<(), WalkError> {
-        if let Some(b) = budget {
-            b.nodes = b.nodes.checked_sub(1).ok_or(WalkError::TooBig)?;
-            b.bytes = b.bytes.checked_sub(bytes).ok_or(WalkError::TooBig)?;
-        }
-        Ok(())
-    }
-}
-
-fn get_tuple<'a>(env: Env<'a>, term: Term<'a>) -> Option<&'a [ERL_NIF_TERM]> {
+fn get_tuple<'a>(env: Env<'a>, term: ERL_NIF_TERM) -> Option<&'a [ERL_NIF_TERM]> {
     let mut arity: i32 = 0;
     let mut array: *const ERL_NIF_TERM = std::ptr::null();
-    // SAFETY: enif_get_tuple fills `array` with `arity` terms that live as long as `term`.
+    // SAFETY: enif_get_tuple fills `array` with `arity` terms that live as long as `env`.
     unsafe {
-        if enif_get_tuple(env.as_c_arg(), term.as_c_arg(), &mut arity, &mut array) == 0 {
+        if enif_get_tuple(env.as_c_arg(), term, &mut arity, &mut array) == 0 {
             return None;
         }
         Some(std::slice::from_raw_parts(array, arity as usize))
+    }
+}
+
+/// `Some((head, tail))`, `None` for `[]`, `Err` for anything else.
+fn list_cell(
+    env: Env<'_>,
+    list: ERL_NIF_TERM,
+) -> Result<Option<(ERL_NIF_TERM, ERL_NIF_TERM)>, WalkError> {
+    let mut head = ERL_NIF_TERM::default();
+    let mut tail = ERL_NIF_TERM::default();
+    // SAFETY: plain term inspection in `env`.
+    unsafe {
+        if enif_get_list_cell(env.as_c_arg(), list, &mut head, &mut tail) != 0 {
+            Ok(Some((head, tail)))
+        } else if enif_is_empty_list(env.as_c_arg(), list) != 0 {
+            Ok(None)
+        } else {
+            Err(WalkError::BadArg)
+        }
     }
 }
 
@@ -245,70 +255,113 @@ fn iodata<'a>(term: Term<'a>) -> Result<&'a [u8], WalkError> {
     }
 }
 
-/// Walks `#xmlel{}` depth-first into `out`, iteratively (any depth is safe).
-fn walk<'a>(
+struct Atoms {
+    xmlel: ERL_NIF_TERM,
+    xmlcdata: ERL_NIF_TERM,
+    escaped: ERL_NIF_TERM,
+    cdata: ERL_NIF_TERM,
+}
+
+/// Writes `#xmlel{}` while walking it, iteratively (any depth is safe).
+fn write_xmlel<'a>(
     env: Env<'a>,
     root: Term<'a>,
-    mut budget: Option<Budget>,
-    out: &mut Vec<Node<'a>>,
+    budget: Option<Budget>,
+    w: &mut Writer<'_>,
 ) -> Result<(), WalkError> {
-    let xmlel = atoms::xmlel().to_term(env).as_c_arg();
-    let xmlcdata = atoms::xmlcdata().to_term(env).as_c_arg();
-    let escaped = atoms::escaped().to_term(env).as_c_arg();
-    let cdata = atoms::cdata().to_term(env).as_c_arg();
-    // Remaining children of each open element.
-    let mut stack: Vec<ERL_NIF_TERM> = Vec::with_capacity(16);
+    let atoms = Atoms {
+        xmlel: atoms::xmlel().to_term(env).as_c_arg(),
+        xmlcdata: atoms::xmlcdata().to_term(env).as_c_arg(),
+        escaped: atoms::escaped().to_term(env).as_c_arg(),
+        cdata: atoms::cdata().to_term(env).as_c_arg(),
+    };
+    let mut nodes = 0usize;
+    // Open elements: their names and the rest of their children.
+    let mut stack: Vec<(&'a [u8], ERL_NIF_TERM)> = Vec::with_capacity(16);
     let mut next = Some(root.as_c_arg());
     loop {
         if let Some(raw) = next.take() {
-            let term = wrap(env, raw);
-            let fields = get_tuple(env, term).ok_or(WalkError::BadArg)?;
-            match fields {
-                [tag, name, attrs, children] if *tag == xmlel => {
+            nodes += 1;
+            fits(budget, nodes, w.len())?;
+            match get_tuple(env, raw).ok_or(WalkError::BadArg)? {
+                [tag, name, attrs, children] if *tag == atoms.xmlel => {
                     let name = Binary::from_term(wrap(env, *name))
                         .map_err(|_| WalkError::BadArg)?
                         .as_slice();
-                    Budget::spend(&mut budget, name.len())?;
-                    out.push(Node::Start(name));
+                    w.start(name);
                     let iter = MapIterator::new(wrap(env, *attrs)).ok_or(WalkError::BadArg)?;
                     for (k, v) in iter {
                         let (k, v) = (iodata(k)?, iodata(v)?);
-                        Budget::spend(&mut budget, k.len() + v.len())?;
-                        out.push(Node::Attr(k, v));
+                        fits(budget, nodes, w.len() + k.len() + v.len())?;
+                        w.attr(k, v);
                     }
-                    stack.push(*children);
+                    match list_cell(env, *children)? {
+                        None => w.empty(),
+                        Some((only, rest)) => {
+                            match (escaped_text(env, &atoms, only)?, list_cell(env, rest)?) {
+                                (Some(text), None) => {
+                                    fits(budget, nodes, w.len() + text.len())?;
+                                    w.inline_text(name, text)
+                                }
+                                _ => {
+                                    w.open();
+                                    stack.push((name, *children));
+                                }
+                            }
+                        }
+                    }
                 }
-                [tag, content, style] if *tag == xmlcdata => {
+                [tag, content, style] if *tag == atoms.xmlcdata => {
                     let content = iodata(wrap(env, *content))?;
-                    Budget::spend(&mut budget, content.len())?;
-                    out.push(if *style == escaped {
-                        Node::Text(content)
-                    } else if *style == cdata {
-                        Node::CData(content)
+                    fits(budget, nodes, w.len() + content.len())?;
+                    let cdata = if *style == atoms.escaped {
+                        false
+                    } else if *style == atoms.cdata {
+                        true
                     } else {
                         return Err(WalkError::BadArg);
-                    });
+                    };
+                    w.text(content, cdata);
                 }
                 _ => return Err(WalkError::BadArg),
             }
         }
-        let Some(rest) = stack.last_mut() else {
+        let Some((name, rest)) = stack.last_mut() else {
             return Ok(());
         };
-        let mut head: ERL_NIF_TERM = ERL_NIF_TERM::default();
-        let mut tail: ERL_NIF_TERM = ERL_NIF_TERM::default();
-        // SAFETY: plain term inspection in `env`.
-        unsafe {
-            if enif_get_list_cell(env.as_c_arg(), *rest, &mut head, &mut tail) != 0 {
+        match list_cell(env, *rest)? {
+            Some((head, tail)) => {
                 *rest = tail;
                 next = Some(head);
-            } else if enif_is_empty_list(env.as_c_arg(), *rest) != 0 {
+            }
+            None => {
+                w.close(name);
                 stack.pop();
-                out.push(Node::End);
-            } else {
-                return Err(WalkError::BadArg);
             }
         }
+    }
+}
+
+/// Whether a normal-scheduler call may go on to `nodes` nodes and about `bytes` bytes.
+#[inline]
+fn fits(budget: Option<Budget>, nodes: usize, bytes: usize) -> Result<(), WalkError> {
+    match budget {
+        Some(b) if nodes > b.nodes || bytes > b.bytes => Err(WalkError::TooBig),
+        _ => Ok(()),
+    }
+}
+
+/// The content of an `#xmlcdata{style = escaped}`, if `term` is one.
+fn escaped_text<'a>(
+    env: Env<'a>,
+    atoms: &Atoms,
+    term: ERL_NIF_TERM,
+) -> Result<Option<&'a [u8]>, WalkError> {
+    match get_tuple(env, term) {
+        Some([tag, content, style]) if *tag == atoms.xmlcdata && *style == atoms.escaped => {
+            iodata(wrap(env, *content)).map(Some)
+        }
+        _ => Ok(None),
     }
 }
 
@@ -323,16 +376,17 @@ fn to_binary_impl<'a>(
     } else {
         Style::Compact
     };
-    let mut nodes = Vec::with_capacity(64);
-    match walk(env, el, budget, &mut nodes) {
-        Ok(()) => {}
-        Err(WalkError::BadArg) => return Err(rustler::Error::BadArg),
-        Err(WalkError::TooBig) => return Ok(atoms::dirty().to_term(env)),
-    }
-    Ok(with_out_buffer(|out| {
-        write_element(&nodes, style, out);
-        wrap(env, binary(env, out))
-    }))
+    with_out_buffer(|out| {
+        let mut w = Writer::new(out, style);
+        match write_xmlel(env, el, budget, &mut w) {
+            Ok(()) => {
+                w.finish();
+                Ok(wrap(env, binary(env, out)))
+            }
+            Err(WalkError::BadArg) => Err(rustler::Error::BadArg),
+            Err(WalkError::TooBig) => Ok(atoms::dirty().to_term(env)),
+        }
+    })
 }
 
 /// Runs `f` with this thread's (empty) output buffer.

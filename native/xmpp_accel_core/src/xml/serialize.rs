@@ -31,100 +31,172 @@ pub enum Style {
     Pretty,
 }
 
+/// Writes elements one piece at a time, laying them out as exml does.
+///
+/// The caller walks its tree and, for each element, calls [`Writer::start`],
+/// [`Writer::attr`] for each attribute, then one of [`Writer::empty`] (no
+/// children), [`Writer::inline_text`] (only one escaped-text child) or
+/// [`Writer::open`] ... children ... [`Writer::close`]; and [`Writer::finish`] at the end.
+pub struct Writer<'o> {
+    out: &'o mut Vec<u8>,
+    pretty: bool,
+    depth: usize,
+}
+
+impl<'o> Writer<'o> {
+    pub fn new(out: &'o mut Vec<u8>, style: Style) -> Self {
+        Writer {
+            out,
+            pretty: style == Style::Pretty,
+            depth: 0,
+        }
+    }
+
+    /// Bytes written so far (the buffer may hold earlier bytes too).
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.out.len()
+    }
+
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.out.is_empty()
+    }
+
+    #[inline]
+    fn indent(&mut self) {
+        if self.pretty {
+            let n = self.depth * 2;
+            self.out.resize(self.out.len() + n, b' ');
+        }
+    }
+
+    #[inline]
+    fn newline(&mut self) {
+        if self.pretty {
+            self.out.push(b'\n');
+        }
+    }
+
+    /// `<name`
+    #[inline]
+    pub fn start(&mut self, name: &[u8]) {
+        self.indent();
+        self.out.push(b'<');
+        self.out.extend_from_slice(name);
+    }
+
+    /// ` key='value'`
+    #[inline]
+    pub fn attr(&mut self, key: &[u8], value: &[u8]) {
+        self.out.push(b' ');
+        self.out.extend_from_slice(key);
+        self.out.push(b'=');
+        write_attr_value(value, self.out);
+    }
+
+    /// `/>`: the element has no children.
+    #[inline]
+    pub fn empty(&mut self) {
+        self.out.extend_from_slice(b"/>");
+        self.newline();
+    }
+
+    /// `>text</name>`: the element's only child is escaped text.
+    #[inline]
+    pub fn inline_text(&mut self, name: &[u8], text: &[u8]) {
+        self.out.push(b'>');
+        escape_text(text, self.out);
+        self.end_tag(name);
+    }
+
+    /// `>`: children follow, then [`Writer::close`].
+    #[inline]
+    pub fn open(&mut self) {
+        self.out.push(b'>');
+        self.newline();
+        self.depth += 1;
+    }
+
+    /// A text child (escaped, or as a CDATA section).
+    #[inline]
+    pub fn text(&mut self, text: &[u8], cdata: bool) {
+        self.indent();
+        write_text(text, cdata, self.out);
+        self.newline();
+    }
+
+    /// `</name>` after children.
+    #[inline]
+    pub fn close(&mut self, name: &[u8]) {
+        self.depth = self.depth.saturating_sub(1);
+        self.indent();
+        self.end_tag(name);
+    }
+
+    #[inline]
+    fn end_tag(&mut self, name: &[u8]) {
+        self.out.extend_from_slice(b"</");
+        self.out.extend_from_slice(name);
+        self.out.push(b'>');
+        self.newline();
+    }
+
+    /// Ends the output (pretty printing adds one more newline, as exml does).
+    pub fn finish(self) {
+        if self.pretty {
+            self.out.push(b'\n');
+        }
+    }
+}
+
 /// Writes the element that `nodes` walks (one balanced `Start`..`End`) to `out`.
 ///
-/// `nodes` must be balanced; extra `End`s are ignored.
+/// Extra `End`s are ignored; a walk that ends early is closed.
 pub fn write_element(nodes: &[Node<'_>], style: Style, out: &mut Vec<u8>) {
-    let pretty = style == Style::Pretty;
+    let mut w = Writer::new(out, style);
     let mut names: Vec<&[u8]> = Vec::with_capacity(16);
     let mut i = 0;
     while i < nodes.len() {
-        let indent = names.len() * 2;
         match nodes[i] {
             Node::Start(name) => {
-                if pretty {
-                    spaces(out, indent);
-                }
-                out.push(b'<');
-                out.extend_from_slice(name);
+                w.start(name);
                 i += 1;
                 while let Some(Node::Attr(k, v)) = nodes.get(i) {
-                    out.push(b' ');
-                    out.extend_from_slice(k);
-                    out.push(b'=');
-                    write_attr_value(v, out);
+                    w.attr(k, v);
                     i += 1;
                 }
                 match (nodes.get(i), nodes.get(i + 1)) {
                     (Some(Node::End) | None, _) => {
-                        out.extend_from_slice(b"/>");
-                        if pretty {
-                            out.push(b'\n');
-                        }
+                        w.empty();
                         i += 1;
                     }
                     (Some(Node::Text(t)), Some(Node::End)) => {
-                        out.push(b'>');
-                        escape_text(t, out);
-                        close(out, name, pretty);
+                        w.inline_text(name, t);
                         i += 2;
                     }
                     _ => {
-                        out.push(b'>');
-                        if pretty {
-                            out.push(b'\n');
-                        }
+                        w.open();
                         names.push(name);
                     }
                 }
                 continue;
             }
-            Node::Attr(..) => {} // stray attribute after children: nothing sensible to write
-            Node::Text(t) => {
-                if pretty {
-                    spaces(out, indent);
-                }
-                escape_text(t, out);
-                if pretty {
-                    out.push(b'\n');
-                }
-            }
-            Node::CData(t) => {
-                if pretty {
-                    spaces(out, indent);
-                }
-                write_cdata(t, out);
-                if pretty {
-                    out.push(b'\n');
-                }
-            }
+            Node::Attr(..) => {} // an attribute after children: nothing sensible to write
+            Node::Text(t) => w.text(t, false),
+            Node::CData(t) => w.text(t, true),
             Node::End => {
                 if let Some(name) = names.pop() {
-                    if pretty {
-                        spaces(out, indent - 2);
-                    }
-                    close(out, name, pretty);
+                    w.close(name);
                 }
             }
         }
         i += 1;
     }
-    if pretty {
-        out.push(b'\n');
+    while let Some(name) = names.pop() {
+        w.close(name);
     }
-}
-
-fn close(out: &mut Vec<u8>, name: &[u8], pretty: bool) {
-    out.extend_from_slice(b"</");
-    out.extend_from_slice(name);
-    out.push(b'>');
-    if pretty {
-        out.push(b'\n');
-    }
-}
-
-fn spaces(out: &mut Vec<u8>, n: usize) {
-    out.resize(out.len() + n, b' ');
+    w.finish();
 }
 
 /// Writes a stream header `<name attrs>` (RFC 6120 §4.2), as exml does for `#xmlstreamstart{}`.
