@@ -10,7 +10,7 @@ export XEP_CORPUS
 TOOLS_EBIN := $(ERL_DIR)/_build/tools/ebin
 ERL_LIBS_DEFAULT := $(ERL_DIR)/_build/default/lib
 
-.PHONY: all build deps test test-rust test-erlang test-elixir test-e2e run bench-xml lint clean
+.PHONY: all build deps test test-rust test-erlang test-elixir test-e2e run bench-xml lint fuzz clean
 
 all: build
 
@@ -49,6 +49,12 @@ test-e2e: build $(TOOLS_EBIN)/xmpp_stream_replay.beam
 
 bench-xml: build
 	bash bench/xml/run.sh
+
+# Fuzzing (not part of make test): each target for FUZZ_SECONDS (needs cargo-fuzz).
+FUZZ_SECONDS ?= 60
+fuzz:
+	cd native/xmpp_accel_core/fuzz && for t in stream_parser element_parser; do \
+	  RUSTC_BOOTSTRAP=1 cargo fuzz run $$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) -max_len=4096 || exit 1; done
 
 lint:
 	cargo fmt --all -- --check

@@ -11,6 +11,7 @@
 #   XEP_CORPUS    JSON-lines corpus, stanza in field "xml"
 #                 (default: ../shared/corpus/xep-stanzas.jsonl from the repo root)
 #   BENCH_QUICK=1 fast smoke run
+#   BENCH_VMS     VMs per implementation, rounds pooled (default 2; 1 with BENCH_QUICK)
 #   BENCH_KEEP=1  keep the work dir (compiled module, intermediate results)
 #   BENCH_ERL_FLAGS extra flags for every benchmark VM (e.g. "+sbwt none")
 set -euo pipefail
@@ -130,9 +131,16 @@ for i in "${IMPLS[@]}"; do
 done
 vm "" filter "$WORK/corpus.etf" "$WORK/kept.etf" "${checks[@]}"
 
+# Each implementation runs in BENCH_VMS VMs, interleaved (A B C A B C): the
+# report pools their rounds, which evens out VM-to-VM differences (address
+# layout, allocator state) and drift of the machine during the run.
+if [[ -n "${BENCH_QUICK:-}" && "${BENCH_QUICK}" != 0 ]]; then vms=${BENCH_VMS:-1}; else vms=${BENCH_VMS:-2}; fi
+[[ "$vms" =~ ^[1-9][0-9]*$ ]] || die "BENCH_VMS=$vms is not a positive integer"
 results=()
-for i in "${IMPLS[@]}"; do
-    vm "${DIRS[$i]}" run "$i" "$WORK/kept.etf" "$WORK/result-$i.term"
-    results+=("$WORK/result-$i.term")
+for ((v = 1; v <= vms; v++)); do
+    for i in "${IMPLS[@]}"; do
+        vm "${DIRS[$i]}" run "$i" "$WORK/kept.etf" "$WORK/result-$i-$v.term"
+        results+=("$WORK/result-$i-$v.term")
+    done
 done
 vm "" report "${results[@]}"

@@ -195,8 +195,13 @@ impl Parser {
         if self.pending.is_empty() {
             let used = self.run(data)?;
             self.pending.extend_from_slice(&data[used..]);
-        } else if self.pending[0] == b'<' && memchr(b'>', data).is_none() {
-            // An unfinished tag cannot end without '>': do not parse it again.
+        } else if self.pending[0] == b'<'
+            && !matches!(self.pending.get(1), Some(b'!' | b'?') | None)
+            && memchr(b'>', data).is_none()
+        {
+            // An unfinished start or end tag cannot end without '>': do not
+            // parse it again. (`<!` and `<?` constructs are rare: always re-read,
+            // so that a bad one is refused at once.)
             self.pending.extend_from_slice(data);
         } else {
             let mut buf = std::mem::take(&mut self.pending);

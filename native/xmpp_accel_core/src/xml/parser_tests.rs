@@ -269,3 +269,11 @@ fn namespace_well_formedness() {
         XmlError::Namespace(_)
     ));
 }
+
+#[test]
+fn bad_bang_markup_is_refused_in_any_chunking() {
+    // found by the stream fuzzer: `<!` followed byte by byte by garbage
+    let bytes = b"<!Ud\0\0";
+    let chunks: Vec<&[u8]> = bytes.chunks(1).collect();
+    assert!(stream(Mode::Stream, Limits::default(), &chunks).is_err());
+}
