@@ -77,7 +77,7 @@ quick() ->
 %% inside the one stream; big_rounds: timed rounds of the 1 MB stanza.
 params() ->
     case quick() of
-        true -> #{rounds => 3, whole_passes => 1, stream_reps => 1, big_rounds => 2,
+        true -> #{rounds => 5, whole_passes => 2, stream_reps => 1, big_rounds => 2,
                   warmup_ms => 100};
         false -> #{rounds => 9, whole_passes => 5, stream_reps => 3, big_rounds => 7,
                    warmup_ms => 500}

@@ -14,7 +14,7 @@ use rustler::sys::{
 use rustler::{Binary, Env, MapIterator, NifResult, Term};
 use std::cell::RefCell;
 use xmpp_accel_core::xml::serialize::{write_text, Writer};
-use xmpp_accel_core::xml::{Event, Item, Limits, Mode, Parser, Style, Tape};
+use xmpp_accel_core::xml::{Event, Item, Limits, Mode, Parser, Style, Tape, Whitespace};
 
 // ---------------------------------------------------------------- tape -> terms
 
@@ -130,9 +130,15 @@ fn element_term(
 thread_local! {
     /// One whole-element parser per scheduler thread: its buffers are reused
     /// from call to call instead of being allocated each time.
-    static DOC_PARSER: RefCell<Parser> = RefCell::new(Parser::new(Mode::Document, Limits::default()));
+    static DOC_PARSER: RefCell<Parser> = RefCell::new(exml_parser(Mode::Document, Limits::default()));
     /// Serialisation output buffer per scheduler thread.
     static OUT: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A parser with exml's behaviour: white-space-only text between markup is
+/// dropped, as RapidXML (exml's parser) drops it.
+pub fn exml_parser(mode: Mode, limits: Limits) -> Parser {
+    Parser::new(mode, limits).with_whitespace(Whitespace::DropBetweenMarkup)
 }
 
 /// Buffers above this size are released after use rather than kept per thread.
@@ -150,7 +156,7 @@ fn parse_impl<'a>(env: Env<'a>, input: Term<'a>) -> NifResult<Term<'a>> {
             Ok(p) => p,
             // never re-entered in practice; stay correct if it were
             Err(_) => {
-                fresh = Parser::new(Mode::Document, Limits::default());
+                fresh = exml_parser(Mode::Document, Limits::default());
                 &mut fresh
             }
         };
@@ -171,7 +177,7 @@ fn parse_impl<'a>(env: Env<'a>, input: Term<'a>) -> NifResult<Term<'a>> {
             }
         };
         if parser.buffered_bytes() > KEEP_BUFFER {
-            *parser = Parser::new(Mode::Document, Limits::default());
+            *parser = exml_parser(Mode::Document, Limits::default());
         }
         Ok(term)
     })

@@ -7,7 +7,7 @@
 use crate::atoms;
 use crate::budget;
 use crate::term::{error_tuple, list, tuple, wrap};
-use crate::xml_exml::event_term;
+use crate::xml_exml::{event_term, exml_parser};
 use rustler::{Binary, Env, NifResult, Resource, ResourceArc, Term};
 use std::sync::{Mutex, MutexGuard};
 use xmpp_accel_core::xml::{Limits, Mode, Parser};
@@ -48,7 +48,7 @@ fn stream_new(
         Mode::Stream
     };
     ResourceArc::new(StreamResource {
-        parser: Mutex::new(Parser::new(mode, limits)),
+        parser: Mutex::new(exml_parser(mode, limits)),
     })
 }
 

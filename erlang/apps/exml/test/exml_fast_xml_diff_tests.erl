@@ -35,10 +35,15 @@ to_fxml(#xmlel{name = N, attrs = A, children = C}) ->
 to_fxml(#xmlcdata{content = T}) ->
     {xmlcdata, iolist_to_binary(T)}.
 
+%% exml (and our exml drop-in) has no child for white space alone between
+%% markup; fast_xml keeps it as text: drop it from fast_xml's trees
 normalise({xmlel, N, A, C}) ->
-    {xmlel, N, lists:sort(A), merge_text([normalise(X) || X <- C])};
+    {xmlel, N, lists:sort(A), [X || X <- merge_text([normalise(X) || X <- C]), not blank(X)]};
 normalise({xmlcdata, T}) ->
     {xmlcdata, T}.
+
+blank({xmlcdata, T}) -> re:run(T, "^[ \\t\\r\\n]*$") =/= nomatch;
+blank(_) -> false.
 
 %% expat may deliver text in several pieces: compare joined runs
 merge_text([{xmlcdata, A}, {xmlcdata, B} | R]) -> merge_text([{xmlcdata, <<A/binary, B/binary>>} | R]);

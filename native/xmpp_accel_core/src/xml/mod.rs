@@ -18,7 +18,7 @@ pub mod tree;
 
 pub use error::XmlError;
 pub use limits::Limits;
-pub use parser::{Mode, Parser};
+pub use parser::{Mode, Parser, Whitespace};
 pub use serialize::Style;
 pub use tape::{Event, Item, Span, Tape};
 pub use tree::{Element, Node};

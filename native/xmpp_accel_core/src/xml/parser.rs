@@ -39,6 +39,18 @@ pub enum Mode {
     Document,
 }
 
+/// What becomes of character data made only of white space between two
+/// pieces of markup (indentation, typically).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Whitespace {
+    /// Kept as text, as XML 1.0 and expat (fast_xml) do.
+    Keep,
+    /// Dropped, as exml (RapidXML) does: a run of raw white space between
+    /// two markup tokens is no child at all. White space inside other text,
+    /// in CDATA sections, or written as references (`&#32;`) is kept.
+    DropBetweenMarkup,
+}
+
 /// The longest reference (`&...;`) that may wait for its `;` across chunks.
 const MAX_REFERENCE: usize = 64;
 
@@ -67,6 +79,10 @@ pub struct Parser {
     root_done: bool,
     /// A parser that failed stays failed until reset.
     failed: Option<XmlError>,
+    whitespace: Whitespace,
+    /// The run of character data since the last markup token: where its
+    /// decoded bytes start on the tape, and whether it is white space only.
+    segment: Option<(usize, bool)>,
 }
 
 enum Step {
@@ -93,7 +109,15 @@ impl Parser {
             scopes: Scopes::default(),
             root_done: false,
             failed: None,
+            whitespace: Whitespace::Keep,
+            segment: None,
         }
+    }
+
+    /// Chooses what becomes of white-space-only text between markup (default: kept).
+    pub fn with_whitespace(mut self, whitespace: Whitespace) -> Self {
+        self.whitespace = whitespace;
+        self
     }
 
     pub fn mode(&self) -> Mode {
@@ -119,6 +143,7 @@ impl Parser {
         self.scopes.clear();
         self.root_done = false;
         self.failed = None;
+        self.segment = None;
     }
 
     /// Resets and changes mode and limits (to reuse one parser's buffers).
@@ -145,6 +170,9 @@ impl Parser {
             // Compact only when the finished part outweighs the unfinished one,
             // so a large stanza arriving in small chunks is not copied again and again.
             self.tape.drop_before(self.elem_item, self.elem_byte);
+            if let Some((start, _)) = &mut self.segment {
+                *start -= self.elem_byte;
+            }
             self.elem_item = 0;
             self.elem_byte = 0;
         }
@@ -322,6 +350,7 @@ impl Parser {
                         return Err(self.stray_text_error());
                     }
                     let start = self.tape.bytes.len();
+                    self.in_segment(start, false);
                     unescape_into(&rest[before..after], Context::Text, &mut self.tape.bytes)?;
                     self.tape.commit_text(start);
                 }
@@ -339,10 +368,31 @@ impl Parser {
             }
         } else {
             let start = self.tape.bytes.len();
+            let blank = is_whitespace(raw);
+            self.in_segment(start, blank);
             unescape_into(raw, Context::Text, &mut self.tape.bytes)?;
             self.tape.commit_text(start);
         }
         Ok(())
+    }
+
+    /// Notes text (from tape byte `start`) in the current run of character data.
+    #[inline]
+    fn in_segment(&mut self, start: usize, blank: bool) {
+        match &mut self.segment {
+            None => self.segment = Some((start, blank)),
+            Some((_, all_blank)) => *all_blank &= blank,
+        }
+    }
+
+    /// A markup token begins: the run of character data before it is over.
+    #[inline]
+    fn end_segment(&mut self) {
+        if let Some((start, blank)) = self.segment.take() {
+            if blank && self.whitespace == Whitespace::DropBetweenMarkup {
+                self.tape.truncate_text(start);
+            }
+        }
     }
 
     fn stray_text_error(&self) -> XmlError {
@@ -355,6 +405,7 @@ impl Parser {
 
     /// One markup token of `len` bytes, read by quick-xml.
     fn markup(&mut self, event: QxEvent<'_>, len: usize) -> Result<(), XmlError> {
+        self.end_segment();
         match event {
             QxEvent::Start(start) => self.start_tag(&start, len, false)?,
             QxEvent::Empty(start) => self.start_tag(&start, len, true)?,

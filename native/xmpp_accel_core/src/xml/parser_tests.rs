@@ -277,3 +277,42 @@ fn bad_bang_markup_is_refused_in_any_chunking() {
     let chunks: Vec<&[u8]> = bytes.chunks(1).collect();
     assert!(stream(Mode::Stream, Limits::default(), &chunks).is_err());
 }
+
+#[test]
+fn whitespace_between_markup_is_dropped_as_exml_does() {
+    let run = |chunks: &[&str]| {
+        let mut p = Parser::new(Mode::Stream, Limits::default())
+            .with_whitespace(Whitespace::DropBetweenMarkup);
+        let mut out = Vec::new();
+        for c in chunks {
+            p.feed(c.as_bytes()).unwrap();
+            out.extend(render(p.tape()));
+            p.clear_events();
+        }
+        out
+    };
+    let input = "<s><a>\n  <b/> x <c/>\n <!-- -->\n</a><d> </d><e>&#32;</e><f> <![CDATA[ ]]> </f><g>y\n</g></s>";
+    let input = input.replace("<!-- -->", "");
+    let expected = vec![
+        "start:<s/>",
+        "<a><b/> x <c/></a>",
+        "<d/>",
+        "<e> </e>",
+        "<f> </f>",
+        "<g>y\n</g>",
+        "end:s",
+    ];
+    assert_eq!(run(&[&input]), expected);
+    // the same however it is cut
+    let b = input.as_bytes();
+    for i in 0..b.len() {
+        let (x, y) = b.split_at(i);
+        let (x, y) = (
+            std::str::from_utf8(x).unwrap(),
+            std::str::from_utf8(y).unwrap(),
+        );
+        assert_eq!(run(&[x, y]), expected, "cut at {i}");
+    }
+    // the default keeps it
+    assert_eq!(s(&["<s><d> </d>"]).unwrap()[1], "<d> </d>");
+}

@@ -98,6 +98,19 @@ impl Tape {
         self.items.push(Item::Text(span));
     }
 
+    /// Removes the text written from byte `start` on (it must be the end of
+    /// the last item, which must be text).
+    pub(crate) fn truncate_text(&mut self, start: usize) {
+        if let Some(Item::Text(span)) = self.items.last_mut() {
+            if span.start as usize >= start {
+                self.items.pop();
+            } else {
+                span.len = (start - span.start as usize) as u32;
+            }
+        }
+        self.bytes.truncate(start);
+    }
+
     /// Drops everything before item `item` / byte `byte` (the start of an
     /// element still being parsed), keeping its items valid. Events must have
     /// been consumed.
