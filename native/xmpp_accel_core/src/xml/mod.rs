@@ -5,7 +5,6 @@
 //! - [`Element::parse`] / [`Element::to_bytes`]: whole elements for Rust callers.
 //! - [`serialize`]: writing from a borrowed walk ([`serialize::Node`]).
 
-pub mod attributes;
 pub mod chars;
 pub mod error;
 pub mod escape;
@@ -13,6 +12,7 @@ pub mod limits;
 pub mod namespaces;
 pub mod parser;
 pub mod serialize;
+pub mod tag;
 pub mod tape;
 pub mod tree;
 

@@ -13,16 +13,16 @@
 //! stream header. In a whole-element parse, comments and processing
 //! instructions are skipped (as exml and fast_xml do) and DTDs are errors.
 
-use super::attributes::Attributes;
 use super::chars::{check_name, check_text, incomplete_utf8_tail};
 use super::error::{lossy, XmlError};
 use super::escape::{is_whitespace, normalize_line_ends_into, unescape_into, Context};
 use super::limits::Limits;
 use super::namespaces::Scopes;
+use super::tag::{scan_end, scan_start, AttrRange, Scan};
 use super::tape::{Event, Item, Tape};
 use memchr::{memchr, memrchr};
 use quick_xml::errors::{Error as QxError, SyntaxError};
-use quick_xml::events::{BytesStart, Event as QxEvent};
+use quick_xml::events::Event as QxEvent;
 use quick_xml::Reader;
 
 /// How top-level content is framed.
@@ -83,6 +83,8 @@ pub struct Parser {
     /// The run of character data since the last markup token: where its
     /// decoded bytes start on the tape, and whether it is white space only.
     segment: Option<(usize, bool)>,
+    /// Scratch: attribute ranges of the tag being read.
+    attr_ranges: Vec<AttrRange>,
 }
 
 enum Step {
@@ -111,6 +113,7 @@ impl Parser {
             failed: None,
             whitespace: Whitespace::Keep,
             segment: None,
+            attr_ranges: Vec::new(),
         }
     }
 
@@ -262,19 +265,25 @@ impl Parser {
 
     /// Parses as much of `buf` as is complete; returns the bytes consumed.
     ///
-    /// Text that starts the buffer is read here; from the first `<` on, one
-    /// quick-xml reader reads markup and text until the input runs out.
-    /// Whatever the reader leaves at the end (an unfinished tag, or text that
-    /// may end in a partial reference or character) waits for the next chunk.
+    /// Tags are scanned here ([`super::tag`]); other markup (comments, CDATA,
+    /// processing instructions, declarations, DOCTYPE) is read by quick-xml.
+    /// An unfinished token, or text that may end in a partial reference or
+    /// character, waits for the next chunk.
     fn run(&mut self, buf: &[u8]) -> Result<usize, XmlError> {
         let base = self.offset;
         let mut pos = 0;
         while pos < buf.len() {
             self.offset = base + pos as u64;
-            let step = if buf[pos] == b'<' {
-                self.markup_run(&buf[pos..])?
+            let rest = &buf[pos..];
+            let step = if rest[0] != b'<' {
+                self.text(rest)?
             } else {
-                self.text(&buf[pos..])?
+                match rest.get(1) {
+                    None => Step::Wait,
+                    Some(b'/') => self.end_tag_scan(rest)?,
+                    Some(b'!' | b'?') => self.other_markup(rest)?,
+                    Some(_) => self.start_tag_scan(rest)?,
+                }
             };
             match step {
                 Step::Advance(0) | Step::Wait => break,
@@ -283,6 +292,36 @@ impl Parser {
         }
         self.offset = base + pos as u64;
         Ok(pos)
+    }
+
+    fn start_tag_scan(&mut self, rest: &[u8]) -> Result<Step, XmlError> {
+        let mut attrs = std::mem::take(&mut self.attr_ranges);
+        let result = match scan_start(rest, &mut attrs) {
+            Ok(Scan::Start {
+                name_end,
+                len,
+                empty,
+            }) => {
+                self.end_segment();
+                self.start_tag(&rest[1..name_end], rest, &attrs, len, empty)
+                    .map(|_| Step::Advance(len))
+            }
+            Ok(_) => Ok(Step::Wait),
+            Err(e) => Err(e),
+        };
+        self.attr_ranges = attrs;
+        result
+    }
+
+    fn end_tag_scan(&mut self, rest: &[u8]) -> Result<Step, XmlError> {
+        match scan_end(rest)? {
+            Scan::End { name_end, len } => {
+                self.end_segment();
+                self.end_tag(&rest[2..name_end], len)?;
+                Ok(Step::Advance(len))
+            }
+            _ => Ok(Step::Wait),
+        }
     }
 
     /// Character data up to the next `<` (or as much of it as is complete).
@@ -304,59 +343,19 @@ impl Parser {
         Ok(Step::Advance(raw.len()))
     }
 
-    /// Reads markup and text from `rest` (which starts with `<`) with one
-    /// reader; returns how far it got.
-    fn markup_run(&mut self, rest: &[u8]) -> Result<Step, XmlError> {
-        let base = self.offset;
+    /// One comment, CDATA section, processing instruction, declaration or
+    /// DOCTYPE at `rest[0] == b'<'`, read by quick-xml.
+    fn other_markup(&mut self, rest: &[u8]) -> Result<Step, XmlError> {
         let mut reader = Reader::from_reader(rest);
-        {
-            let cfg = reader.config_mut();
-            cfg.check_end_names = false;
-            cfg.allow_unmatched_ends = true;
-            cfg.expand_empty_elements = false;
-            cfg.check_comments = true;
-            cfg.trim_markup_names_in_closing_tags = true;
-        }
-        loop {
-            let before = reader.buffer_position() as usize;
-            let event = match reader.read_event() {
-                Ok(QxEvent::Eof) => return Ok(Step::Advance(before)),
-                Ok(ev) => ev,
-                Err(e) => {
-                    let tail = &rest[before..];
-                    if is_incomplete(&e, tail) {
-                        return Ok(Step::Advance(before));
-                    }
-                    if tail.first() != Some(&b'<') && memchr(b'<', tail).is_none() {
-                        // text running to the end of the input (a partial
-                        // reference or character): the text path handles it
-                        return Ok(Step::Advance(before));
-                    }
-                    return Err(convert_error(e));
-                }
-            };
-            let after = reader.buffer_position() as usize;
-            self.offset = base + before as u64;
-            match event {
-                QxEvent::Text(_) => {
-                    if after == rest.len() {
-                        // may continue in the next chunk
-                        return Ok(Step::Advance(before));
-                    }
-                    self.text_piece(&rest[before..after])?;
-                }
-                QxEvent::GeneralRef(_) => {
-                    if self.open_lens.is_empty() {
-                        return Err(self.stray_text_error());
-                    }
-                    let start = self.tape.bytes.len();
-                    self.in_segment(start, false);
-                    unescape_into(&rest[before..after], Context::Text, &mut self.tape.bytes)?;
-                    self.tape.commit_text(start);
-                }
-                ev => self.markup(ev, after - before)?,
-            }
-        }
+        reader.config_mut().check_comments = true;
+        let event = match reader.read_event() {
+            Ok(ev) => ev,
+            Err(e) if is_incomplete(&e, rest) => return Ok(Step::Wait),
+            Err(e) => return Err(convert_error(e)),
+        };
+        let len = reader.buffer_position() as usize;
+        self.markup(event)?;
+        Ok(Step::Advance(len))
     }
 
     /// One complete run of text (no `<` in it, no reference cut short).
@@ -404,12 +403,9 @@ impl Parser {
     }
 
     /// One markup token of `len` bytes, read by quick-xml.
-    fn markup(&mut self, event: QxEvent<'_>, len: usize) -> Result<(), XmlError> {
+    fn markup(&mut self, event: QxEvent<'_>) -> Result<(), XmlError> {
         self.end_segment();
         match event {
-            QxEvent::Start(start) => self.start_tag(&start, len, false)?,
-            QxEvent::Empty(start) => self.start_tag(&start, len, true)?,
-            QxEvent::End(end) => self.end_tag(end.name().as_ref().as_bytes(), len)?,
             QxEvent::CData(cdata) => {
                 let content: &[u8] = cdata.as_bytes();
                 if self.open_lens.is_empty() {
@@ -444,21 +440,35 @@ impl Parser {
                 }
             }
             QxEvent::DocType(_) => return Err(XmlError::DtdNotAllowed),
-            QxEvent::Text(_) | QxEvent::GeneralRef(_) | QxEvent::Eof => {}
+            // other_markup only reads at `<!` or `<?`
+            QxEvent::Start(_)
+            | QxEvent::Empty(_)
+            | QxEvent::End(_)
+            | QxEvent::Text(_)
+            | QxEvent::GeneralRef(_)
+            | QxEvent::Eof => {
+                return Err(XmlError::syntax("unexpected markup"));
+            }
         }
         Ok(())
     }
 
-    fn start_tag(&mut self, tag: &BytesStart<'_>, len: usize, empty: bool) -> Result<(), XmlError> {
-        let name = tag.name();
-        let name = name.as_ref().as_bytes();
+    /// A start tag named `name`; `buf` holds the tag, `attrs` its attributes' ranges in `buf`.
+    fn start_tag(
+        &mut self,
+        name: &[u8],
+        buf: &[u8],
+        attrs: &[AttrRange],
+        len: usize,
+        empty: bool,
+    ) -> Result<(), XmlError> {
         check_name(name)?;
         if self.open_lens.is_empty() {
             match self.mode {
                 Mode::Stream
                     if self.stream_name.is_none() || self.stream_name.as_deref() == Some(name) =>
                 {
-                    return self.stream_header(tag, name, len, empty);
+                    return self.stream_header(name, buf, attrs, len, empty);
                 }
                 Mode::Document if self.root_done => return Err(XmlError::JunkAfterRoot),
                 _ => {}
@@ -469,7 +479,7 @@ impl Parser {
         } else if self.open_lens.len() >= self.limits.max_depth {
             return Err(XmlError::TooDeep(self.limits.max_depth));
         }
-        self.push_start(tag, name)?;
+        self.push_start(name, buf, attrs)?;
         if empty {
             self.scopes.close();
             self.tape.items.push(Item::End);
@@ -485,8 +495,9 @@ impl Parser {
 
     fn stream_header(
         &mut self,
-        tag: &BytesStart<'_>,
         name: &[u8],
+        buf: &[u8],
+        attrs: &[AttrRange],
         len: usize,
         empty: bool,
     ) -> Result<(), XmlError> {
@@ -497,7 +508,7 @@ impl Parser {
         let first = self.tape.items.len();
         // a new stream header starts a new namespace scope
         self.scopes.clear();
-        self.push_start(tag, name)?;
+        self.push_start(name, buf, attrs)?;
         self.tape
             .events
             .push(Event::StreamStart(first..self.tape.items.len()));
@@ -512,13 +523,19 @@ impl Parser {
     }
 
     /// Pushes a `Start` item and its attributes.
-    fn push_start(&mut self, tag: &BytesStart<'_>, name: &[u8]) -> Result<(), XmlError> {
+    fn push_start(
+        &mut self,
+        name: &[u8],
+        buf: &[u8],
+        ranges: &[AttrRange],
+    ) -> Result<(), XmlError> {
         let name = self.tape.push_bytes(name);
         let at = self.tape.items.len();
         self.tape.items.push(Item::Start { name, attrs: 0 });
         let mut count = 0u32;
-        for attr in Attributes::new(tag.attributes_raw().as_bytes()) {
-            let (key, raw) = attr?;
+        for r in ranges {
+            let key = &buf[r.name.0 as usize..r.name.1 as usize];
+            let raw = &buf[r.value.0 as usize..r.value.1 as usize];
             count += 1;
             if count as usize > self.limits.max_attrs {
                 return Err(XmlError::TooManyAttributes(self.limits.max_attrs));
