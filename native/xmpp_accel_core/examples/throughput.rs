@@ -1,11 +1,12 @@
-//! Core-only throughput on the XEP corpus (no BEAM, no terms): how fast the
+//! Core-only throughput on the XEP corpus (no BEAM, no terms), with the exml
+//! flavour's white-space rule: how fast the
 //! parser fills its tape, whole stanzas and as a chunked stream, and how fast
 //! the serialiser writes. A profiling aid, not the benchmark (see bench/).
 //!
 //! cargo run --release -p xmpp_accel_core --example throughput [corpus.jsonl]
 
 use std::time::Instant;
-use xmpp_accel_core::xml::{Element, Event, Limits, Mode, Parser, Style};
+use xmpp_accel_core::xml::{Element, Event, Limits, Mode, Parser, Style, Whitespace};
 
 fn main() {
     let path = std::env::args()
@@ -31,7 +32,8 @@ fn main() {
     let rounds = if only.is_empty() { 20 } else { 100 };
     if run("parse") {
         let t = Instant::now();
-        let mut p = Parser::new(Mode::Document, Limits::default());
+        let mut p = Parser::new(Mode::Document, Limits::default())
+            .with_whitespace(Whitespace::DropBetweenMarkup);
         for _ in 0..rounds {
             for s in &stanzas {
                 p.reset();
@@ -52,7 +54,8 @@ fn main() {
         let t = Instant::now();
         let mut n = 0;
         for _ in 0..rounds {
-            let mut p = Parser::new(Mode::Stream, Limits::default());
+            let mut p = Parser::new(Mode::Stream, Limits::default())
+                .with_whitespace(Whitespace::DropBetweenMarkup);
             for c in bytes.chunks(chunk) {
                 p.feed(c).unwrap();
                 n += p

@@ -11,6 +11,7 @@
 
 mod atoms;
 mod budget;
+mod intern;
 mod term;
 mod xml_exml;
 mod xml_stream;

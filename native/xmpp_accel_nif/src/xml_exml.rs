@@ -7,6 +7,7 @@
 
 use crate::atoms;
 use crate::budget;
+use crate::intern::Interner;
 use crate::term::{binary, error_tuple, list, map, tuple, wrap};
 use rustler::sys::{
     enif_get_list_cell, enif_get_tuple, enif_is_empty_list, ErlNifTerm as ERL_NIF_TERM,
@@ -21,6 +22,7 @@ use xmpp_accel_core::xml::{Event, Item, Limits, Mode, Parser, Style, Tape, White
 /// Builds the term of one event.
 pub fn event_term(
     env: Env<'_>,
+    names: &mut Interner<'_, '_>,
     tape: &Tape,
     event: &Event,
     scratch: &mut Vec<ERL_NIF_TERM>,
@@ -28,8 +30,8 @@ pub fn event_term(
     match event {
         Event::StreamStart(range) => match tape.items[range.start] {
             Item::Start { name, attrs } => {
-                let name = binary(env, tape.get(name));
-                let attrs = attrs_term(env, tape, range.start + 1, attrs as usize, scratch);
+                let name = names.binary(tape.get(name));
+                let attrs = attrs_term(env, names, tape, range.start + 1, attrs as usize, scratch);
                 tuple(
                     env,
                     &[atoms::xmlstreamstart().to_term(env).as_c_arg(), name, attrs],
@@ -37,12 +39,12 @@ pub fn event_term(
             }
             _ => unreachable_term(env),
         },
-        Event::Element(range) => element_term(env, tape, range.clone(), scratch),
+        Event::Element(range) => element_term(env, names, tape, range.clone(), scratch),
         Event::StreamEnd(name) => tuple(
             env,
             &[
                 atoms::xmlstreamend().to_term(env).as_c_arg(),
-                binary(env, tape.get(*name)),
+                names.binary(tape.get(*name)),
             ],
         ),
     }
@@ -57,20 +59,20 @@ fn unreachable_term(env: Env<'_>) -> ERL_NIF_TERM {
 /// `#{Name => Value}` from `count` `Attr` items starting at `first`.
 fn attrs_term(
     env: Env<'_>,
+    names: &mut Interner<'_, '_>,
     tape: &Tape,
     first: usize,
     count: usize,
     scratch: &mut Vec<ERL_NIF_TERM>,
 ) -> ERL_NIF_TERM {
     let base = scratch.len();
-    for item in &tape.items[first..first + count] {
-        if let Item::Attr { name, .. } = item {
-            scratch.push(binary(env, tape.get(*name)));
-        }
-    }
-    for item in &tape.items[first..first + count] {
-        if let Item::Attr { value, .. } = item {
-            scratch.push(binary(env, tape.get(*value)));
+    let attrs = &tape.items[first..first + count];
+    // keys, then values, side by side in the scratch vector
+    scratch.resize(base + 2 * count, ERL_NIF_TERM::default());
+    for (i, item) in attrs.iter().enumerate() {
+        if let Item::Attr { name, value } = *item {
+            scratch[base + i] = names.binary(tape.get(name));
+            scratch[base + count + i] = names.binary(tape.get(value));
         }
     }
     let (keys, values) = scratch[base..].split_at(count);
@@ -83,6 +85,7 @@ fn attrs_term(
 /// Builds `#xmlel{}` for the balanced items `range`, without recursion.
 fn element_term(
     env: Env<'_>,
+    names: &mut Interner<'_, '_>,
     tape: &Tape,
     range: std::ops::Range<usize>,
     children: &mut Vec<ERL_NIF_TERM>,
@@ -97,14 +100,14 @@ fn element_term(
     while i < range.end {
         match tape.items[i] {
             Item::Start { name, attrs } => {
-                let name = binary(env, tape.get(name));
-                let attrs_t = attrs_term(env, tape, i + 1, attrs as usize, children);
+                let name = names.binary(tape.get(name));
+                let attrs_t = attrs_term(env, names, tape, i + 1, attrs as usize, children);
                 open.push((name, attrs_t, children.len()));
                 i += attrs as usize;
             }
             Item::Attr { .. } => {}
             Item::Text(span) => {
-                let text = binary(env, tape.get(span));
+                let text = names.binary(tape.get(span));
                 children.push(tuple(env, &[xmlcdata, text, escaped]));
             }
             Item::End => {
@@ -169,7 +172,9 @@ fn parse_impl<'a>(env: Env<'a>, input: Term<'a>) -> NifResult<Term<'a>> {
                 let mut scratch = Vec::with_capacity(64);
                 match tape.events.first() {
                     Some(ev) => {
-                        let el = event_term(env, tape, ev, &mut scratch);
+                        let el = Interner::with(env, |names| {
+                            event_term(env, names, tape, ev, &mut scratch)
+                        });
                         wrap(env, tuple(env, &[atoms::ok().to_term(env).as_c_arg(), el]))
                     }
                     None => error_tuple(env, "unexpected end of input"),

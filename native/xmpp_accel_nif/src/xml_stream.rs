@@ -6,6 +6,7 @@
 
 use crate::atoms;
 use crate::budget;
+use crate::intern::Interner;
 use crate::term::{error_tuple, list, tuple, wrap};
 use crate::xml_exml::{event_term, exml_parser};
 use rustler::{Binary, Env, NifResult, Resource, ResourceArc, Term};
@@ -71,9 +72,11 @@ fn feed<'a>(env: Env<'a>, res: &StreamResource, data: &[u8], normal: bool) -> Te
     }
     let mut scratch = Vec::with_capacity(64);
     let mut events = Vec::with_capacity(tape.events.len());
-    for ev in &tape.events {
-        events.push(event_term(env, tape, ev, &mut scratch));
-    }
+    Interner::with(env, |names| {
+        for ev in &tape.events {
+            events.push(event_term(env, names, tape, ev, &mut scratch));
+        }
+    });
     parser.clear_events();
     let events = list(env, &events);
     wrap(

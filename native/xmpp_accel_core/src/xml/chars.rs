@@ -24,22 +24,32 @@ fn is_name_char(c: char) -> bool {
         || matches!(c, '-' | '.' | '0'..='9' | '\u{B7}' | '\u{300}'..='\u{36F}' | '\u{203F}'..='\u{2040}')
 }
 
-#[inline]
-fn is_ascii_name_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b':' | b'_' | b'-' | b'.')
+/// ASCII bytes allowed in a name: 1 = anywhere, 2 = not first.
+const fn ascii_name_table() -> [u8; 256] {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        t[b] = if c.is_ascii_alphabetic() || c == b':' || c == b'_' {
+            1
+        } else if c.is_ascii_digit() || c == b'-' || c == b'.' {
+            2
+        } else {
+            0
+        };
+        b += 1;
+    }
+    t
 }
+const ASCII_NAME: [u8; 256] = ascii_name_table();
 
 /// Checks that `name` is an XML `Name` (§2.3), UTF-8 included.
 pub fn check_name(name: &[u8]) -> Result<(), XmlError> {
     let bad = || XmlError::InvalidName(super::error::lossy(name));
     let first = *name.first().ok_or_else(bad)?;
     // ASCII fast path: the names of XMPP are ASCII.
-    if name.iter().all(|&b| is_ascii_name_byte(b)) {
-        return if first.is_ascii_digit() || first == b'-' || first == b'.' {
-            Err(bad())
-        } else {
-            Ok(())
-        };
+    if ASCII_NAME[first as usize] == 1 && name[1..].iter().all(|&b| ASCII_NAME[b as usize] != 0) {
+        return Ok(());
     }
     let s = std::str::from_utf8(name).map_err(|_| XmlError::InvalidUtf8)?;
     let mut chars = s.chars();

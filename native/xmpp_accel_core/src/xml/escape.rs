@@ -67,6 +67,14 @@ pub fn unescape_into(raw: &[u8], ctx: Context, out: &mut Vec<u8>) -> Result<(), 
     let mut start = 0;
     let mut i = 0;
     while i < raw.len() {
+        // Eight plain bytes at a time: printable ASCII other than `&` and `<`.
+        if let Some(word) = raw.get(i..i + 8) {
+            let w = u64::from_le_bytes(word.try_into().unwrap_or([0; 8]));
+            if is_plain_word(w) {
+                i += 8;
+                continue;
+            }
+        }
         let class = table[raw[i] as usize];
         if class == PLAIN {
             i += 1;
@@ -104,6 +112,23 @@ pub fn unescape_into(raw: &[u8], ctx: Context, out: &mut Vec<u8>) -> Result<(), 
     }
     out.extend_from_slice(&raw[start..]);
     Ok(())
+}
+
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// True when the word has a zero byte.
+#[inline(always)]
+fn has_zero(w: u64) -> bool {
+    w.wrapping_sub(LO) & !w & HI != 0
+}
+
+/// True when all eight bytes are printable ASCII other than `&` and `<`.
+#[inline(always)]
+fn is_plain_word(w: u64) -> bool {
+    (w.wrapping_sub(0x20 * LO) | w) & HI == 0
+        && !has_zero(w ^ (b'&' as u64 * LO))
+        && !has_zero(w ^ (b'<' as u64 * LO))
 }
 
 /// Checks the UTF-8 sequence starting at `raw[i]` (a byte >= 0x80) and that

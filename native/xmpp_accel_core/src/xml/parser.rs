@@ -327,7 +327,18 @@ impl Parser {
     /// Character data up to the next `<` (or as much of it as is complete).
     fn text(&mut self, rest: &[u8]) -> Result<Step, XmlError> {
         let raw = match memchr(b'<', rest) {
-            Some(i) => &rest[..i],
+            Some(i) => {
+                let raw = &rest[..i];
+                // A whole run of white space between markup that is dropped
+                // anyway: skip it without writing it (validity is trivial).
+                if self.segment.is_none()
+                    && self.whitespace == Whitespace::DropBetweenMarkup
+                    && is_whitespace(raw)
+                {
+                    return Ok(Step::Advance(i));
+                }
+                raw
+            }
             None => {
                 let safe = safe_text_end(rest)?;
                 if self.open_lens.is_empty() && !is_whitespace(&rest[..safe]) {
