@@ -12,7 +12,7 @@ use rustler::Env;
 use std::cell::RefCell;
 
 /// Strings longer than this are not looked up (they rarely repeat).
-const MAX_LEN: usize = 32;
+const MAX_LEN: usize = 24;
 const SLOTS: usize = 512;
 
 #[derive(Clone, Copy)]
@@ -103,12 +103,18 @@ impl<'e> Interner<'e, '_> {
     }
 }
 
-/// FNV-1a over at most 32 bytes.
+/// A cheap hash of a short string: its length and its first and last
+/// eight bytes (equality is checked on the bytes anyway).
 #[inline]
 fn hash(bytes: &[u8]) -> u32 {
-    let mut h: u32 = 0x811c_9dc5;
-    for &b in bytes {
-        h = (h ^ b as u32).wrapping_mul(0x0100_0193);
-    }
-    h
+    let n = bytes.len();
+    let word = |b: &[u8]| {
+        let mut w = [0u8; 8];
+        w[..b.len()].copy_from_slice(b);
+        u64::from_le_bytes(w)
+    };
+    let head = word(&bytes[..n.min(8)]);
+    let tail = word(&bytes[n.saturating_sub(8)..]);
+    let h = (head ^ tail.rotate_left(29) ^ n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (h >> 32) as u32
 }

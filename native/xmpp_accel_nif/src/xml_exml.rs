@@ -72,7 +72,7 @@ fn attrs_term(
     for (i, item) in attrs.iter().enumerate() {
         if let Item::Attr { name, value } = *item {
             scratch[base + i] = names.binary(tape.get(name));
-            scratch[base + count + i] = names.binary(tape.get(value));
+            scratch[base + count + i] = binary(env, tape.get(value));
         }
     }
     let (keys, values) = scratch[base..].split_at(count);
@@ -107,7 +107,8 @@ fn element_term(
             }
             Item::Attr { .. } => {}
             Item::Text(span) => {
-                let text = names.binary(tape.get(span));
+                // text rarely repeats: no lookup
+                let text = binary(env, tape.get(span));
                 children.push(tuple(env, &[xmlcdata, text, escaped]));
             }
             Item::End => {

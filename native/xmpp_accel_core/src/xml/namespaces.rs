@@ -63,6 +63,13 @@ impl Scopes {
         Ok(())
     }
 
+    /// Opens an element with no colon in its name or attribute names: it
+    /// declares no prefix and uses none.
+    #[inline]
+    pub fn open_unprefixed(&mut self) {
+        self.marks.push(self.lens.len());
+    }
+
     /// Closes the innermost element, dropping its declarations.
     pub fn close(&mut self) {
         if let Some(mark) = self.marks.pop() {

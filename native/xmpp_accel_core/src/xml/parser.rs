@@ -544,6 +544,7 @@ impl Parser {
         let at = self.tape.items.len();
         self.tape.items.push(Item::Start { name, attrs: 0 });
         let mut count = 0u32;
+        let mut prefixed = memchr(b':', self.tape.get(name)).is_some();
         for r in ranges {
             let key = &buf[r.name.0 as usize..r.name.1 as usize];
             let raw = &buf[r.value.0 as usize..r.value.1 as usize];
@@ -552,6 +553,7 @@ impl Parser {
                 return Err(XmlError::TooManyAttributes(self.limits.max_attrs));
             }
             check_name(key)?;
+            prefixed |= memchr(b':', key).is_some();
             let tape = &self.tape;
             let duplicate = tape.items[at + 1..]
                 .iter()
@@ -567,6 +569,10 @@ impl Parser {
         }
         if let Item::Start { attrs, .. } = &mut self.tape.items[at] {
             *attrs = count;
+        }
+        if !prefixed {
+            self.scopes.open_unprefixed();
+            return Ok(());
         }
         let tape = &self.tape;
         let attrs = tape.items[at + 1..].iter().filter_map(|it| match *it {
