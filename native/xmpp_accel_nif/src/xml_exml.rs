@@ -10,9 +10,11 @@ use crate::budget;
 use crate::intern::Interner;
 use crate::term::{binary, error_tuple, list, map, tuple, wrap};
 use rustler::sys::{
-    enif_get_list_cell, enif_get_tuple, enif_is_empty_list, ErlNifTerm as ERL_NIF_TERM,
+    enif_get_list_cell, enif_get_map_size, enif_get_tuple, enif_is_empty_list,
+    enif_map_iterator_create, enif_map_iterator_destroy, enif_map_iterator_get_pair,
+    enif_map_iterator_next, ErlNifMapIterator, ErlNifMapIteratorEntry, ErlNifTerm as ERL_NIF_TERM,
 };
-use rustler::{Binary, Env, MapIterator, NifResult, Term};
+use rustler::{Binary, Env, NifResult, Term};
 use std::cell::RefCell;
 use xmpp_accel_core::xml::serialize::{write_text, Writer};
 use xmpp_accel_core::xml::{Event, Item, Limits, Mode, Parser, Style, Tape, Whitespace};
@@ -301,12 +303,12 @@ fn write_xmlel<'a>(
                         .map_err(|_| WalkError::BadArg)?
                         .as_slice();
                     w.start(name);
-                    let iter = MapIterator::new(wrap(env, *attrs)).ok_or(WalkError::BadArg)?;
-                    for (k, v) in iter {
-                        let (k, v) = (iodata(k)?, iodata(v)?);
+                    for_each_attr(env, *attrs, |k, v| {
+                        let (k, v) = (iodata(wrap(env, k))?, iodata(wrap(env, v))?);
                         fits(budget, nodes, w.len() + k.len() + v.len())?;
                         w.attr(k, v);
-                    }
+                        Ok(())
+                    })?;
                     match list_cell(env, *children)? {
                         None => w.empty(),
                         Some((only, rest)) => {
@@ -351,6 +353,49 @@ fn write_xmlel<'a>(
                 stack.pop();
             }
         }
+    }
+}
+
+/// Calls `f` on each key and value of the map `map`, in the map's own
+/// order (exml writes attributes in that order too); `BadArg` if not a map.
+fn for_each_attr(
+    env: Env<'_>,
+    map: ERL_NIF_TERM,
+    mut f: impl FnMut(ERL_NIF_TERM, ERL_NIF_TERM) -> Result<(), WalkError>,
+) -> Result<(), WalkError> {
+    let mut size: usize = 0;
+    // SAFETY: plain term inspection in `env`.
+    if unsafe { enif_get_map_size(env.as_c_arg(), map, &mut size) } == 0 {
+        return Err(WalkError::BadArg);
+    }
+    if size == 0 {
+        return Ok(());
+    }
+    let mut iter = std::mem::MaybeUninit::<ErlNifMapIterator>::uninit();
+    // SAFETY: `map` is a map (checked above); the iterator is destroyed below
+    // on every path, and only used while `env` lives.
+    unsafe {
+        if enif_map_iterator_create(
+            env.as_c_arg(),
+            map,
+            iter.as_mut_ptr(),
+            ErlNifMapIteratorEntry::ERL_NIF_MAP_ITERATOR_HEAD,
+        ) == 0
+        {
+            return Err(WalkError::BadArg);
+        }
+        let it = iter.as_mut_ptr();
+        let mut result = Ok(());
+        let (mut k, mut v) = (ERL_NIF_TERM::default(), ERL_NIF_TERM::default());
+        while enif_map_iterator_get_pair(env.as_c_arg(), it, &mut k, &mut v) != 0 {
+            result = f(k, v);
+            if result.is_err() {
+                break;
+            }
+            enif_map_iterator_next(env.as_c_arg(), it);
+        }
+        enif_map_iterator_destroy(env.as_c_arg(), it);
+        result
     }
 }
 

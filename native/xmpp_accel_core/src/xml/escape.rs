@@ -248,6 +248,19 @@ const fn special_table(specials: &[u8], allowed_controls: &[u8]) -> [bool; 256] 
     t
 }
 
+/// True when no byte of the word is below 0x20 or one of `& < > ' "`:
+/// nothing in it needs escaping, in text or in an attribute value.
+#[inline(always)]
+fn no_escape_in_word(w: u64) -> bool {
+    let below_space = w.wrapping_sub(0x20 * LO) & !w & HI;
+    below_space == 0
+        && !has_zero(w ^ (b'&' as u64 * LO))
+        && !has_zero(w ^ (b'<' as u64 * LO))
+        && !has_zero(w ^ (b'>' as u64 * LO))
+        && !has_zero(w ^ (b'\'' as u64 * LO))
+        && !has_zero(w ^ (b'"' as u64 * LO))
+}
+
 /// Writes `bytes`, replacing each byte marked in `table` by `replace(byte)`.
 #[inline(always)]
 fn escape_with(
@@ -259,6 +272,12 @@ fn escape_with(
     let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
+        if let Some(word) = bytes.get(i..i + 8) {
+            if no_escape_in_word(u64::from_le_bytes(word.try_into().unwrap_or([0; 8]))) {
+                i += 8;
+                continue;
+            }
+        }
         if table[bytes[i] as usize] {
             out.extend_from_slice(&bytes[start..i]);
             out.extend_from_slice(replace(bytes[i]));
