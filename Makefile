@@ -47,6 +47,7 @@ test-elixir:
 test-e2e: build $(TOOLS_EBIN)/xmpp_stream_replay.beam
 	bash tests/replay_test.sh
 	bash tests/git_subdir_test.sh
+	bash tests/exml_peer.sh
 
 bench-xml: build
 	bash bench/xml/run.sh
