@@ -667,7 +667,9 @@ big_parts(I, Size, Acc) ->
 %% Memory of the parsed terms
 %%--------------------------------------------------------------------
 
-%% heap_bytes: erts_debug:flat_size/1 of all parsed stanzas * word size
+%% heap_bytes: erts_debug:size/1 of each parsed stanza * word size: the
+%% words it really occupies on the heap (terms shared inside a stanza, such
+%% as repeated names, count once; the garbage collector keeps that sharing)
 %% (heap binaries <= 64 B are inside it, off-heap ones count only their
 %% small header). offheap_bytes: sizes of the distinct refc binaries the
 %% process references once the parsed terms exist and did not reference
@@ -683,7 +685,7 @@ memory(Api, Stanzas, InBytes) ->
               Parsed = [parse_whole(Api, X) || X <- Stanzas],
               erlang:garbage_collect(),
               After = refc_binaries(),
-              Words = lists:sum([erts_debug:flat_size(E) || E <- Parsed]),
+              Words = lists:sum([erts_debug:size(E) || E <- Parsed]),
               Heap = Words * erlang:system_info(wordsize),
               {NBins, Pinning} = count_bins(Parsed, {0, 0}),
               OffHeap = lists:sum([Sz || {Id, Sz} <- maps:to_list(After),
