@@ -111,6 +111,7 @@ fn events(tape: &Tape) -> Vec<String> {
             Event::StreamStart(r) => format!("start {:?}", Element::from_tape(tape, r.clone())),
             Event::Element(r) => format!("{:?}", Element::from_tape(tape, r.clone())),
             Event::StreamEnd(s) => format!("end {}", String::from_utf8_lossy(tape.get(*s))),
+            Event::StreamText(s) => format!("text {}", String::from_utf8_lossy(tape.get(*s))),
         })
         .collect()
 }

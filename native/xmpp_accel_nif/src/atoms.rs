@@ -13,4 +13,13 @@ rustler::atoms! {
     cdata,
     pretty,
     not_pretty,
+    // fast_xml
+    use_maps,
+    no_gen_server,
+    infinity,
+    gen_event = "$gen_event",
+    gen_all_state_event = "$gen_all_state_event",
+    xmlstreamelement,
+    xmlstreamcdata,
+    xmlstreamerror,
 }

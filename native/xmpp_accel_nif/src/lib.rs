@@ -6,18 +6,22 @@
 //! facade repeats the call on the `_dirty` twin, which runs on a dirty CPU
 //! scheduler (see `budget`).
 //!
-//! Modules mirror the core: `xml_exml` (exml flavour: terms of esl/exml 4.x),
-//! `xml_stream` (the stream parser resource).
+//! Modules mirror the core: `xml_exml` (exml flavour: terms of esl/exml 4.x)
+//! and `xml_stream` (its stream parser resource); `xml_fxml` (fast_xml
+//! flavour) and `fxml_stream` (its stream parser resource with a callback pid).
 
 mod atoms;
 mod budget;
+mod fxml_stream;
 mod intern;
 mod term;
 mod xml_exml;
+mod xml_fxml;
 mod xml_stream;
 
 fn load(env: rustler::Env, _info: rustler::Term) -> bool {
     env.register::<xml_stream::StreamResource>().is_ok()
+        && env.register::<fxml_stream::FxmlStream>().is_ok()
 }
 
 rustler::init!("xmpp_accel_nif", load = load);

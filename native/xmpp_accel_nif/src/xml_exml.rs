@@ -49,6 +49,8 @@ pub fn event_term(
                 names.binary(tape.get(*name)),
             ],
         ),
+        // the exml flavour's parsers never pass text between stanzas on
+        Event::StreamText(_) => unreachable_term(env),
     }
 }
 

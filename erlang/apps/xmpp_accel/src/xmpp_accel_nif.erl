@@ -11,12 +11,24 @@
 -export([exml_parse/1, exml_parse_dirty/1,
          exml_to_binary/2, exml_to_binary_dirty/2,
          exml_escape_cdata/2, exml_escape_cdata_dirty/2,
-         stream_new/4, stream_reset/1, stream_feed/2, stream_feed_dirty/2]).
+         stream_new/4, stream_reset/1, stream_feed/2, stream_feed_dirty/2,
+         fxml_parse_element/2, fxml_parse_element_dirty/2,
+         fxml_element_to_binary/1, fxml_element_to_binary_dirty/1,
+         fxml_element_to_header/1, fxml_element_to_header_dirty/1,
+         fxml_stream_new/3, fxml_stream_parse/2, fxml_stream_parse_dirty/2,
+         fxml_stream_reset/1, fxml_stream_close/1,
+         fxml_stream_change_callback_pid/2, fxml_stream_change_limits/3]).
 
 -nifs([exml_parse/1, exml_parse_dirty/1,
        exml_to_binary/2, exml_to_binary_dirty/2,
        exml_escape_cdata/2, exml_escape_cdata_dirty/2,
-       stream_new/4, stream_reset/1, stream_feed/2, stream_feed_dirty/2]).
+       stream_new/4, stream_reset/1, stream_feed/2, stream_feed_dirty/2,
+       fxml_parse_element/2, fxml_parse_element_dirty/2,
+       fxml_element_to_binary/1, fxml_element_to_binary_dirty/1,
+       fxml_element_to_header/1, fxml_element_to_header_dirty/1,
+       fxml_stream_new/3, fxml_stream_parse/2, fxml_stream_parse_dirty/2,
+       fxml_stream_reset/1, fxml_stream_close/1,
+       fxml_stream_change_callback_pid/2, fxml_stream_change_limits/3]).
 
 -on_load(load/0).
 
@@ -76,3 +88,59 @@ stream_feed(_Parser, _Data) -> erlang:nif_error(not_loaded).
 %% @doc As `stream_feed/2', on a dirty CPU scheduler; never `dirty' or `dirty_events'.
 -spec stream_feed_dirty(stream(), binary()) -> {ok, [tuple()]} | {error, binary()}.
 stream_feed_dirty(_Parser, _Data) -> erlang:nif_error(not_loaded).
+
+%%% fast_xml flavour (see the fast_xml application's fxml and fxml_stream).
+
+%% @doc Parses one whole element: `#xmlel{} | {error, {Code, Msg}} | dirty'.
+%% Options: `[use_maps]' for Elixir structs.
+-spec fxml_parse_element(binary(), [atom()]) -> tuple() | map() | {error, term()} | dirty.
+fxml_parse_element(_Input, _Options) -> erlang:nif_error(not_loaded).
+
+%% @doc As `fxml_parse_element/2', on a dirty CPU scheduler.
+-spec fxml_parse_element_dirty(binary(), [atom()]) -> tuple() | map() | {error, term()}.
+fxml_parse_element_dirty(_Input, _Options) -> erlang:nif_error(not_loaded).
+
+%% @doc Serialises an fxml element or `{xmlcdata, _}': a binary, `dirty', or `badarg'.
+-spec fxml_element_to_binary(tuple()) -> binary() | dirty.
+fxml_element_to_binary(_El) -> erlang:nif_error(not_loaded).
+
+%% @doc As `fxml_element_to_binary/1', on a dirty CPU scheduler.
+-spec fxml_element_to_binary_dirty(tuple()) -> binary().
+fxml_element_to_binary_dirty(_El) -> erlang:nif_error(not_loaded).
+
+%% @doc `<?xml version=\'1.0\'?>' and the element's opening tag: a binary, `dirty', or `badarg'.
+-spec fxml_element_to_header(tuple()) -> binary() | dirty.
+fxml_element_to_header(_El) -> erlang:nif_error(not_loaded).
+
+%% @doc As `fxml_element_to_header/1', on a dirty CPU scheduler.
+-spec fxml_element_to_header_dirty(tuple()) -> binary().
+fxml_element_to_header_dirty(_El) -> erlang:nif_error(not_loaded).
+
+%% @doc A stream parser sending its events to `Pid':
+%% `fxml_stream_new(Pid, MaxSize | {MaxSize, MaxElements}, Options)'.
+-spec fxml_stream_new(pid(), term(), [atom()]) -> reference().
+fxml_stream_new(_Pid, _Limits, _Options) -> erlang:nif_error(not_loaded).
+
+%% @doc Parses a chunk, sending events; returns the parser, or `dirty' for a large chunk.
+-spec fxml_stream_parse(reference(), binary()) -> reference() | dirty.
+fxml_stream_parse(_State, _Data) -> erlang:nif_error(not_loaded).
+
+%% @doc As `fxml_stream_parse/2', on a dirty CPU scheduler.
+-spec fxml_stream_parse_dirty(reference(), binary()) -> reference().
+fxml_stream_parse_dirty(_State, _Data) -> erlang:nif_error(not_loaded).
+
+%% @doc Starts a new stream on the same parser; returns the parser.
+-spec fxml_stream_reset(reference()) -> reference().
+fxml_stream_reset(_State) -> erlang:nif_error(not_loaded).
+
+%% @doc Closes the parser: `true'; `badarg' if already closed.
+-spec fxml_stream_close(reference()) -> true.
+fxml_stream_close(_State) -> erlang:nif_error(not_loaded).
+
+%% @doc Sends later events to `Pid'; returns the parser.
+-spec fxml_stream_change_callback_pid(reference(), pid()) -> reference().
+fxml_stream_change_callback_pid(_State, _Pid) -> erlang:nif_error(not_loaded).
+
+%% @doc Sets the size and element limits: `ok'.
+-spec fxml_stream_change_limits(reference(), non_neg_integer() | infinity, non_neg_integer() | infinity) -> ok.
+fxml_stream_change_limits(_State, _MaxSize, _MaxElements) -> erlang:nif_error(not_loaded).

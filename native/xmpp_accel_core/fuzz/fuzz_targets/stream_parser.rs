@@ -10,7 +10,7 @@ fn events(tape: &Tape) -> Vec<String> {
         .iter()
         .map(|ev| match ev {
             Event::StreamStart(r) | Event::Element(r) => format!("{:?}", Element::from_tape(tape, r.clone())),
-            Event::StreamEnd(s) => format!("end {:?}", tape.get(*s)),
+            Event::StreamEnd(s) | Event::StreamText(s) => format!("{ev:?} {:?}", tape.get(*s)),
         })
         .collect()
 }

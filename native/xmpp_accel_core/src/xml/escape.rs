@@ -328,6 +328,43 @@ pub fn write_attr_value(value: &[u8], out: &mut Vec<u8>) {
     out.push(if double { b'"' } else { b'\'' });
 }
 
+/// Bytes that fast_xml escapes in text: `& < > " '` (and C0 controls, which
+/// XML cannot carry, written as U+FFFD).
+const FXML_TEXT_SPECIAL: [bool; 256] = special_table(b"<>&'\"", &[b'\t', b'\n', b'\r']);
+/// Bytes that fast_xml escapes in attribute values: `& < " '` and tab,
+/// newline, carriage return (`>` is written as is).
+const FXML_ATTR_SPECIAL: [bool; 256] = special_table(b"<&'\"\t\n\r", &[]);
+
+/// Escapes character data as fast_xml's `element_to_binary/1` does.
+pub fn escape_text_fxml(text: &[u8], out: &mut Vec<u8>) {
+    out.reserve(text.len());
+    escape_with(text, &FXML_TEXT_SPECIAL, out, |b| match b {
+        b'<' => b"&lt;",
+        b'>' => b"&gt;",
+        b'&' => b"&amp;",
+        b'\'' => b"&apos;",
+        b'"' => b"&quot;",
+        _ => REPLACEMENT,
+    });
+}
+
+/// Writes an attribute value in single quotes as fast_xml does.
+pub fn write_attr_value_fxml(value: &[u8], out: &mut Vec<u8>) {
+    out.reserve(value.len() + 2);
+    out.push(b'\'');
+    escape_with(value, &FXML_ATTR_SPECIAL, out, |b| match b {
+        b'<' => b"&lt;",
+        b'&' => b"&amp;",
+        b'\'' => b"&apos;",
+        b'"' => b"&quot;",
+        b'\t' => b"&#x9;",
+        b'\n' => b"&#xA;",
+        b'\r' => b"&#xD;",
+        _ => REPLACEMENT,
+    });
+    out.push(b'\'');
+}
+
 /// Writes `text` as CDATA sections. A `]]>` inside the text is split across
 /// two sections (`]]]]><![CDATA[>`), so the output is always well-formed
 /// (exml writes it unsplit, which ends the section early).
@@ -412,5 +449,11 @@ mod tests {
         out.clear();
         write_cdata(b"x]]>y]]>", &mut out);
         assert_eq!(out, b"<![CDATA[x]]]]><![CDATA[>y]]]]><![CDATA[>]]>");
+        out.clear();
+        write_attr_value_fxml(b"a\t\n\r<>&\"'b", &mut out);
+        assert_eq!(out, b"'a&#x9;&#xA;&#xD;&lt;>&amp;&quot;&apos;b'");
+        out.clear();
+        escape_text_fxml(b"a<>&\"'b\r", &mut out);
+        assert_eq!(out, b"a&lt;&gt;&amp;&quot;&apos;b\r");
     }
 }

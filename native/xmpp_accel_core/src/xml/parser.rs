@@ -85,6 +85,9 @@ pub struct Parser {
     segment: Option<(usize, bool)>,
     /// Scratch: attribute ranges of the tag being read.
     attr_ranges: Vec<AttrRange>,
+    /// Character data between stanzas becomes [`Event::StreamText`] instead
+    /// of an error (fast_xml passes it on as `xmlstreamcdata`).
+    stream_text: bool,
 }
 
 enum Step {
@@ -114,7 +117,15 @@ impl Parser {
             whitespace: Whitespace::Keep,
             segment: None,
             attr_ranges: Vec::new(),
+            stream_text: false,
         }
+    }
+
+    /// Passes character data between stanzas on as [`Event::StreamText`]
+    /// (default: only white space may stand there, and it is dropped).
+    pub fn with_stream_text(mut self, on: bool) -> Self {
+        self.stream_text = on;
+        self
     }
 
     /// Chooses what becomes of white-space-only text between markup (default: kept).
@@ -178,6 +189,15 @@ impl Parser {
             }
             self.elem_item = 0;
             self.elem_byte = 0;
+        }
+    }
+
+    /// The items of the stanza still being parsed (empty when none is).
+    pub fn open_stanza_items(&self) -> &[Item] {
+        if self.open_lens.is_empty() {
+            &[]
+        } else {
+            &self.tape.items[self.elem_item..]
         }
     }
 
@@ -341,7 +361,10 @@ impl Parser {
             }
             None => {
                 let safe = safe_text_end(rest)?;
-                if self.open_lens.is_empty() && !is_whitespace(&rest[..safe]) {
+                if self.open_lens.is_empty()
+                    && !self.stream_text_allowed()
+                    && !is_whitespace(&rest[..safe])
+                {
                     return Err(self.stray_text_error());
                 }
                 &rest[..safe]
@@ -372,8 +395,13 @@ impl Parser {
     /// One complete run of text (no `<` in it, no reference cut short).
     fn text_piece(&mut self, raw: &[u8]) -> Result<(), XmlError> {
         if self.open_lens.is_empty() {
-            // Stream level: only white space may stand between elements.
-            if !is_whitespace(raw) {
+            if self.stream_text_allowed() {
+                let start = self.tape.bytes.len();
+                unescape_into(raw, Context::Text, &mut self.tape.bytes)?;
+                let span = self.tape.span_from(start);
+                self.tape.events.push(Event::StreamText(span));
+            } else if !is_whitespace(raw) {
+                // Stream level: only white space may stand between elements.
                 return Err(self.stray_text_error());
             }
         } else {
@@ -405,6 +433,12 @@ impl Parser {
         }
     }
 
+    /// Text is passed on between stanzas only inside an open stream.
+    #[inline]
+    fn stream_text_allowed(&self) -> bool {
+        self.stream_text && self.stream_name.is_some()
+    }
+
     fn stray_text_error(&self) -> XmlError {
         match (self.mode, self.root_done) {
             (Mode::Document, true) => XmlError::JunkAfterRoot,
@@ -419,7 +453,13 @@ impl Parser {
         match event {
             QxEvent::CData(cdata) => {
                 let content: &[u8] = cdata.as_bytes();
-                if self.open_lens.is_empty() {
+                if self.open_lens.is_empty() && self.stream_text_allowed() {
+                    check_text(content)?;
+                    let start = self.tape.bytes.len();
+                    normalize_line_ends_into(content, &mut self.tape.bytes);
+                    let span = self.tape.span_from(start);
+                    self.tape.events.push(Event::StreamText(span));
+                } else if self.open_lens.is_empty() {
                     if !is_whitespace(content) {
                         return Err(XmlError::TextAtStreamLevel);
                     }
@@ -561,10 +601,22 @@ impl Parser {
             if duplicate {
                 return Err(XmlError::DuplicateAttribute(lossy(key)));
             }
+            let is_decl = key.starts_with(b"xmlns");
             let key = self.tape.push_bytes(key);
             let vstart = self.tape.bytes.len();
             unescape_into(raw, Context::Attribute, &mut self.tape.bytes)?;
             let value = self.tape.span_from(vstart);
+            if is_decl
+                && self
+                    .tape
+                    .get(value)
+                    .iter()
+                    .any(|&b| matches!(b, b'\t' | b'\n' | b'\r'))
+            {
+                // a namespace name is a URI reference: no white space controls
+                // (expat refuses them too, CVE-2022-25236)
+                return Err(XmlError::Namespace("invalid namespace name".into()));
+            }
             self.tape.items.push(Item::Attr { name: key, value });
         }
         if let Item::Start { attrs, .. } = &mut self.tape.items[at] {

@@ -31,6 +31,7 @@ fn render(tape: &Tape) -> Vec<String> {
                     .unwrap()
             }
             Event::StreamEnd(s) => format!("end:{}", String::from_utf8_lossy(tape.get(*s))),
+            Event::StreamText(s) => format!("text:{}", String::from_utf8_lossy(tape.get(*s))),
         })
         .collect()
 }
@@ -315,4 +316,26 @@ fn whitespace_between_markup_is_dropped_as_exml_does() {
     }
     // the default keeps it
     assert_eq!(s(&["<s><d> </d>"]).unwrap()[1], "<d> </d>");
+}
+
+#[test]
+fn stream_text_between_stanzas_on_request() {
+    let mut p = Parser::new(Mode::Stream, Limits::default()).with_stream_text(true);
+    p.feed(b"  <s>junk1<a/> &amp;\n<![CDATA[x]]><b/></s>")
+        .unwrap();
+    assert_eq!(
+        render(p.tape()),
+        vec![
+            "start:<s/>",
+            "text:junk1",
+            "<a/>",
+            "text: &\n",
+            "text:x",
+            "<b/>",
+            "end:s"
+        ]
+    );
+    // before the stream header it is still an error
+    let mut p = Parser::new(Mode::Stream, Limits::default()).with_stream_text(true);
+    assert!(p.feed(b"junk<s>").is_err());
 }

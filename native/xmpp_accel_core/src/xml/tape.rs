@@ -42,6 +42,9 @@ pub enum Event {
     Element(Range<usize>),
     /// The stream's closing tag (RFC 6120 §4.4), with the stream root's name.
     StreamEnd(Span),
+    /// Character data directly inside the stream root, between stanzas
+    /// (only with [`super::Parser::with_stream_text`]; unescaped).
+    StreamText(Span),
 }
 
 /// Parsed items, their bytes, and the complete events among them.

@@ -1,0 +1,332 @@
+//! fast_xml's namespace normalisation of stanzas in a stream.
+//!
+//! ejabberd's stream parser (fast_xml on expat) does not hand stanzas over as
+//! written: it resolves each element's namespace and rewrites names and
+//! `xmlns` attributes so that every element carries its namespace the same
+//! way, whatever prefixes the peer used. The rules, per element below the
+//! stream root (its "parent namespace" is the one the parent ended up with;
+//! for a stanza, the stream's default namespace):
+//!
+//! 1. If the element's prefix, with the namespace it is bound to, is one the
+//!    stream header declared (`stream:error` with the streams namespace,
+//!    `db:result` with dialback), and no ancestor redeclared a header
+//!    prefix: the name keeps its prefix, the element's own repeated
+//!    declaration of that prefix is dropped, and its children compare
+//!    against the parent namespace.
+//! 2. Otherwise the prefix is dropped from the name and, if the element's
+//!    namespace is the parent namespace, its `xmlns` attribute is dropped;
+//! 3. else its `xmlns` attribute is set to its namespace (added in front
+//!    when the element had none).
+//!
+//! Declarations (`xmlns`, `xmlns:p`) come first among the attributes, in
+//! document order, then the other attributes in document order; attribute
+//! names keep their prefixes. The stream header itself is left as written
+//! (declarations first). This module reproduces those rules on a parsed
+//! tape; the parser has already checked that every prefix is bound.
+
+use super::tape::{Item, Span, Tape};
+use std::ops::Range;
+
+/// What the stream header declared: its default namespace and its prefixes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StreamNamespaces {
+    pub default: Vec<u8>,
+    pub prefixes: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl StreamNamespaces {
+    /// Reads the declarations among a stream header's attributes.
+    pub fn from_attrs<'a>(attrs: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> Self {
+        let mut ns = StreamNamespaces::default();
+        for (k, v) in attrs {
+            if k == b"xmlns" {
+                ns.default = v.to_vec();
+            } else if let Some(p) = k.strip_prefix(b"xmlns:") {
+                ns.prefixes.push((p.to_vec(), v.to_vec()));
+            }
+        }
+        ns
+    }
+
+    fn declares(&self, prefix: &[u8], uri: &[u8]) -> bool {
+        self.prefixes.iter().any(|(p, u)| p == prefix && u == uri)
+    }
+
+    fn declares_prefix(&self, prefix: &[u8]) -> bool {
+        self.prefixes.iter().any(|(p, _)| p == prefix)
+    }
+}
+
+/// One open element while rewriting.
+struct Frame {
+    /// The namespace its children compare against.
+    namespace: Vec<u8>,
+    /// An ancestor (or itself) redeclared a prefix of the stream header.
+    redefined: bool,
+    /// How many declarations it added to the scope.
+    declared: usize,
+}
+
+/// Rewrites the stanza `range` of `tape` as fast_xml's stream parser would
+/// hand it over, appending it to `out`; returns its items' range in `out`.
+///
+/// With `declarations` false, the element's own declarations are left out
+/// and only an `xmlns` that the rules add is written (fast_xml's `use_maps`
+/// mode loses declarations this way).
+pub fn normalize_stanza(
+    tape: &Tape,
+    range: Range<usize>,
+    stream: &StreamNamespaces,
+    declarations: bool,
+    out: &mut Tape,
+) -> Range<usize> {
+    let first = out.items.len();
+    // Prefix bindings in scope, innermost last: (prefix, uri); "" is the default.
+    let mut scope: Vec<(&[u8], &[u8])> = Vec::with_capacity(16);
+    scope.push((b"", &stream.default));
+    for (p, u) in &stream.prefixes {
+        scope.push((p, u));
+    }
+    let mut frames: Vec<Frame> = vec![Frame {
+        namespace: stream.default.clone(),
+        redefined: false,
+        declared: 0,
+    }];
+    let mut i = range.start;
+    while i < range.end {
+        match tape.items[i] {
+            Item::Start { name, attrs } => {
+                let attrs_items = &tape.items[i + 1..i + 1 + attrs as usize];
+                let attr = |it: &Item| match *it {
+                    Item::Attr { name, value } => Some((tape.get(name), tape.get(value))),
+                    _ => None,
+                };
+                // declarations of this element enter the scope first
+                let mark = scope.len();
+                for (k, v) in attrs_items.iter().filter_map(attr) {
+                    if k == b"xmlns" {
+                        scope.push((b"", v));
+                    } else if let Some(p) = k.strip_prefix(b"xmlns:") {
+                        scope.push((p, v));
+                    }
+                }
+                let full = tape.get(name);
+                let (prefix, local) = match full.iter().position(|&b| b == b':') {
+                    Some(c) => (&full[..c], &full[c + 1..]),
+                    None => (&full[..0], full),
+                };
+                let uri = scope
+                    .iter()
+                    .rev()
+                    .find(|(p, _)| *p == prefix)
+                    .map(|(_, u)| *u)
+                    .unwrap_or(b"");
+                let parent = frames.last().expect("the stream frame is never popped");
+                let keep_prefix =
+                    !prefix.is_empty() && !parent.redefined && stream.declares(prefix, uri);
+                let same_ns = !keep_prefix && uri == parent.namespace.as_slice();
+                let replace = !keep_prefix && !same_ns;
+                let mut redefined = parent.redefined;
+                // name
+                let out_name = if keep_prefix {
+                    out.push_bytes(full)
+                } else {
+                    out.push_bytes(local)
+                };
+                let start_at = out.items.len();
+                out.items.push(Item::Start {
+                    name: out_name,
+                    attrs: 0,
+                });
+                let mut count = 0u32;
+                let mut had_default = false;
+                // declarations, in document order
+                for (k, v) in attrs_items.iter().filter_map(attr) {
+                    if k == b"xmlns" {
+                        had_default = true;
+                        if same_ns || !declarations {
+                            continue;
+                        }
+                        let value = if replace { uri } else { v };
+                        push_attr(out, k, value);
+                        count += 1;
+                    } else if let Some(p) = k.strip_prefix(b"xmlns:") {
+                        if keep_prefix && p == prefix {
+                            continue;
+                        }
+                        if !redefined && stream.declares_prefix(p) {
+                            redefined = true;
+                        }
+                        if declarations {
+                            push_attr(out, k, v);
+                            count += 1;
+                        }
+                    }
+                }
+                // an element whose namespace must be spelled out gets an xmlns in front
+                if replace && !had_default {
+                    let decl_start = start_at + 1;
+                    let xmlns = Item::Attr {
+                        name: out.push_bytes(b"xmlns"),
+                        value: out.push_bytes(uri),
+                    };
+                    out.items.insert(decl_start, xmlns);
+                    count += 1;
+                }
+                // the other attributes, in document order
+                for (k, v) in attrs_items.iter().filter_map(attr) {
+                    if k != b"xmlns" && !k.starts_with(b"xmlns:") {
+                        push_attr(out, k, v);
+                        count += 1;
+                    }
+                }
+                if let Item::Start { attrs, .. } = &mut out.items[start_at] {
+                    *attrs = count;
+                }
+                let namespace = if keep_prefix {
+                    parent.namespace.clone()
+                } else {
+                    uri.to_vec()
+                };
+                frames.push(Frame {
+                    namespace,
+                    redefined,
+                    declared: scope.len() - mark,
+                });
+                i += attrs as usize;
+            }
+            Item::Attr { .. } => {}
+            Item::Text(span) => {
+                let text = out.push_bytes(tape.get(span));
+                out.items.push(Item::Text(text));
+            }
+            Item::End => {
+                if let Some(frame) = frames.pop() {
+                    scope.truncate(scope.len() - frame.declared);
+                }
+                out.items.push(Item::End);
+            }
+        }
+        i += 1;
+    }
+    first..out.items.len()
+}
+
+fn push_attr(out: &mut Tape, key: &[u8], value: &[u8]) {
+    let name: Span = out.push_bytes(key);
+    let value = out.push_bytes(value);
+    out.items.push(Item::Attr { name, value });
+}
+
+/// Orders an element's attributes as fast_xml gives them when it does not
+/// normalise (whole-element parse, stream header): declarations first, then
+/// the others, each group in document order. Returns indexes into `attrs`.
+pub fn declarations_first<'a>(
+    attrs: &'a [(&'a [u8], &'a [u8])],
+) -> impl Iterator<Item = usize> + 'a {
+    let is_decl = |k: &[u8]| k == b"xmlns" || k.starts_with(b"xmlns:");
+    let decls = attrs
+        .iter()
+        .enumerate()
+        .filter(move |(_, (k, _))| is_decl(k))
+        .map(|(i, _)| i);
+    let others = attrs
+        .iter()
+        .enumerate()
+        .filter(move |(_, (k, _))| !is_decl(k))
+        .map(|(i, _)| i);
+    decls.chain(others)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::xml::{Element, Event, Limits, Mode, Parser, Style};
+
+    /// Parses a stream and renders every stanza after normalisation.
+    fn normalized(chunks: &[&str]) -> Vec<String> {
+        let mut p = Parser::new(Mode::Stream, Limits::default());
+        let mut ns = StreamNamespaces::default();
+        let mut out = Vec::new();
+        for c in chunks {
+            p.feed(c.as_bytes()).unwrap();
+            let tape = p.tape();
+            for ev in &tape.events {
+                match ev {
+                    Event::StreamStart(r) => {
+                        let attrs = tape.items[r.clone()].iter().filter_map(|it| match *it {
+                            Item::Attr { name, value } => Some((tape.get(name), tape.get(value))),
+                            _ => None,
+                        });
+                        ns = StreamNamespaces::from_attrs(attrs);
+                    }
+                    Event::Element(r) => {
+                        let mut t = Tape::default();
+                        let range = normalize_stanza(tape, r.clone(), &ns, true, &mut t);
+                        let e = Element::from_tape(&t, range);
+                        out.push(String::from_utf8(e.to_bytes(Style::Compact)).unwrap());
+                    }
+                    _ => {}
+                }
+            }
+            p.clear_events();
+        }
+        out
+    }
+
+    #[test]
+    fn fast_xml_rules() {
+        let got = normalized(&[
+            "<prefix:root prefix:r='1' xmlns='ns0' xmlns:t='ns1' xmlns:prefix='ns'>",
+            "<a/><t:a><s:b xmlns:s='ns2'><c/></s:b></t:a>",
+            "<prefix:n1/><prefix:n1 xmlns:prefix='ns'/>",
+            "<a xmlns='ns5'><b xmlns='ns5'/><t:c xmlns:t='ns1'/></a><n2 xmlns='2'/>",
+            "<t:n3/><v:n4 xmlns:v='3'/>",
+            "<prefix:n5 xmlns:prefix='n4'><e1/><prefix:e2/></prefix:n5>",
+        ]);
+        assert_eq!(
+            got,
+            vec![
+                "<a/>",
+                "<t:a><b xmlns='ns2' xmlns:s='ns2'><c xmlns='ns0'/></b></t:a>",
+                "<prefix:n1/>",
+                "<prefix:n1/>",
+                "<a xmlns='ns5'><b/><t:c/></a>",
+                "<n2 xmlns='2'/>",
+                "<t:n3/>",
+                "<n4 xmlns='3' xmlns:v='3'/>",
+                "<n5 xmlns='n4' xmlns:prefix='n4'><e1 xmlns='ns0'/><e2/></n5>",
+            ]
+        );
+    }
+
+    #[test]
+    fn client_stream() {
+        let got = normalized(&[
+            "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>",
+            "<message xmlns='jabber:client' to='a'><body>x</body></message>",
+            "<stream:features><register xmlns='http://jabber.org/features/iq-register'/></stream:features>",
+            "<a:a xmlns:a='b' a:x='1'><a:c/></a:a>",
+        ]);
+        assert_eq!(
+            got,
+            vec![
+                "<message to='a'><body>x</body></message>",
+                "<stream:features><register xmlns='http://jabber.org/features/iq-register'/></stream:features>",
+                "<a xmlns='b' xmlns:a='b' a:x='1'><c/></a>",
+            ]
+        );
+    }
+
+    #[test]
+    fn declarations_come_first() {
+        let attrs: Vec<(&[u8], &[u8])> = vec![
+            (b"to", b"x"),
+            (b"xmlns:stream", b"s"),
+            (b"v", b"1"),
+            (b"xmlns", b"c"),
+        ];
+        let order: Vec<usize> = declarations_first(&attrs).collect();
+        assert_eq!(order, vec![1, 3, 0, 2]);
+    }
+}

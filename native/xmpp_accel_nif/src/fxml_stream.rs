@@ -1,0 +1,346 @@
+//! `fxml_stream` (fast_xml 1.1.60): a stream parser resource that sends
+//! its events to a callback process.
+//!
+//! Events, each as a message to the callback pid, wrapped in
+//! `{'$gen_event', Ev}` unless `no_gen_server` was given (text between
+//! stanzas in `{'$gen_all_state_event', Ev}`):
+//! `{xmlstreamstart, Name, Attrs}`, `{xmlstreamelement, #xmlel{}}`,
+//! `{xmlstreamend, Name}`, `{xmlstreamcdata, Bin}`,
+//! `{xmlstreamerror, {Code, Msg} | <<"XML stanza is too big">>}`.
+//! Stanzas are namespace-normalised as fast_xml does ([`fxml_ns`]).
+//!
+//! Limits, as fast_xml counts them: the bytes fed since the last event
+//! (checked before a chunk is parsed), and the elements started since the
+//! last event. An error is final: every later `parse` sends it again.
+//!
+//! [`fxml_ns`]: xmpp_accel_core::xml::fxml_ns
+
+use crate::atoms;
+use crate::budget;
+use crate::term::{binary, tuple, wrap};
+use crate::xml_fxml::{element_term, error_reason, stream_end_term, stream_start_term, Shape};
+use rustler::sys::ErlNifTerm as ERL_NIF_TERM;
+use rustler::{Atom, Binary, Env, LocalPid, NifResult, Resource, ResourceArc, Term};
+use std::sync::{Mutex, MutexGuard};
+use xmpp_accel_core::xml::fxml_ns::{normalize_stanza, StreamNamespaces};
+use xmpp_accel_core::xml::{Event, Item, Limits, Mode, Parser, Tape};
+
+const TOO_BIG: &str = "XML stanza is too big";
+
+struct State {
+    parser: Parser,
+    pid: LocalPid,
+    gen_server: bool,
+    shape: Shape,
+    max_size: u64,
+    max_elements: u64,
+    /// Bytes fed since the last event.
+    size: u64,
+    /// The error every later call repeats.
+    error: Option<StreamError>,
+    /// What the open stream's header declared.
+    namespaces: StreamNamespaces,
+    /// Scratch tape for normalised stanzas.
+    scratch: Tape,
+}
+
+#[derive(Clone)]
+enum StreamError {
+    TooBig,
+    Parse(xmpp_accel_core::xml::XmlError),
+}
+
+pub struct FxmlStream {
+    /// `None` once closed.
+    state: Mutex<Option<State>>,
+}
+
+#[rustler::resource_impl]
+impl Resource for FxmlStream {}
+
+impl FxmlStream {
+    fn lock(&self) -> MutexGuard<'_, Option<State>> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn new_parser() -> Parser {
+    // fast_xml keeps all character data and passes text between stanzas on
+    Parser::new(Mode::Stream, Limits::default()).with_stream_text(true)
+}
+
+/// `infinity` or a non-negative integer.
+fn limit(env: Env<'_>, term: Term<'_>) -> NifResult<u64> {
+    if term.as_c_arg() == atoms::infinity().to_term(env).as_c_arg() {
+        Ok(u64::MAX)
+    } else {
+        term.decode::<u64>()
+    }
+}
+
+/// `fxml_stream_new(Pid, MaxSize | {MaxSize, MaxElements}, Options)`.
+#[rustler::nif]
+fn fxml_stream_new<'a>(
+    env: Env<'a>,
+    pid: LocalPid,
+    limits: Term<'a>,
+    options: Term<'a>,
+) -> NifResult<ResourceArc<FxmlStream>> {
+    let (max_size, max_elements) = match rustler::types::tuple::get_tuple(limits) {
+        Ok(pair) if pair.len() == 2 => (limit(env, pair[0])?, limit(env, pair[1])?),
+        Ok(_) => return Err(rustler::Error::BadArg),
+        Err(_) => (limit(env, limits)?, u64::MAX),
+    };
+    let mut gen_server = true;
+    let mut shape = Shape::Records;
+    for opt in options.into_list_iterator()? {
+        if opt.as_c_arg() == atoms::no_gen_server().to_term(env).as_c_arg() {
+            gen_server = false;
+        } else if opt.as_c_arg() == atoms::use_maps().to_term(env).as_c_arg() {
+            shape = Shape::Maps;
+        }
+    }
+    let state = State {
+        parser: new_parser(),
+        pid,
+        gen_server,
+        shape,
+        max_size,
+        max_elements,
+        size: 0,
+        error: None,
+        namespaces: StreamNamespaces::default(),
+        scratch: Tape::default(),
+    };
+    Ok(ResourceArc::new(FxmlStream {
+        state: Mutex::new(Some(state)),
+    }))
+}
+
+impl State {
+    fn send(&mut self, env: Env<'_>, event: ERL_NIF_TERM, all_state: bool) {
+        let msg = if self.gen_server {
+            let tag = if all_state {
+                atoms::gen_all_state_event()
+            } else {
+                atoms::gen_event()
+            };
+            tuple(env, &[tag.to_term(env).as_c_arg(), event])
+        } else {
+            event
+        };
+        // a dead callback process is not an error (as in fast_xml)
+        let _ = env.send(&self.pid, wrap(env, msg));
+        self.size = 0;
+    }
+
+    fn send_error(&mut self, env: Env<'_>) {
+        let reason = match &self.error {
+            Some(StreamError::TooBig) => binary(env, TOO_BIG.as_bytes()),
+            Some(StreamError::Parse(e)) => error_reason(env, e),
+            None => return,
+        };
+        let event = match self.shape {
+            Shape::Records => tuple(
+                env,
+                &[atoms::xmlstreamerror().to_term(env).as_c_arg(), reason],
+            ),
+            Shape::Maps => {
+                let keys = [
+                    Atom::from_str(env, "__struct__")
+                        .map(|a| a.to_term(env).as_c_arg())
+                        .unwrap_or_default(),
+                    Atom::from_str(env, "desc")
+                        .map(|a| a.to_term(env).as_c_arg())
+                        .unwrap_or_default(),
+                ];
+                let values = [
+                    Atom::from_str(env, "Elixir.FastXML.StreamError")
+                        .map(|a| a.to_term(env).as_c_arg())
+                        .unwrap_or_default(),
+                    reason,
+                ];
+                crate::term::map(env, &keys, &values).unwrap_or_default()
+            }
+        };
+        self.send(env, event, false);
+    }
+
+    /// Parses one chunk and sends what it completes.
+    fn parse(&mut self, env: Env<'_>, data: &[u8]) {
+        self.size = self.size.saturating_add(data.len() as u64);
+        if self.error.is_none() && self.size >= self.max_size {
+            self.error = Some(StreamError::TooBig);
+        }
+        if self.error.is_some() {
+            self.send_error(env);
+            return;
+        }
+        let fed = self.parser.feed(data);
+        self.send_events(env);
+        if self.error.is_none() {
+            if let Err(e) = fed {
+                self.error = Some(StreamError::Parse(e));
+            } else if self.started_elements(None) >= self.max_elements {
+                self.error = Some(StreamError::TooBig);
+            }
+        }
+        if self.error.is_some() {
+            self.send_error(env);
+        }
+        self.parser.clear_events();
+    }
+
+    /// Elements started in the stanza `range` of the tape, or in the one
+    /// still open when `None`.
+    fn started_elements(&self, range: Option<std::ops::Range<usize>>) -> u64 {
+        let tape = self.parser.tape();
+        let items = match range {
+            Some(r) => &tape.items[r],
+            None => self.parser.open_stanza_items(),
+        };
+        items
+            .iter()
+            .filter(|it| matches!(it, Item::Start { .. }))
+            .count() as u64
+    }
+
+    /// Sends the complete events on the tape, stopping at a stanza over the element limit.
+    fn send_events(&mut self, env: Env<'_>) {
+        let count = self.parser.tape().events.len();
+        for i in 0..count {
+            let event = self.parser.tape().events[i].clone();
+            match event {
+                Event::StreamStart(range) => {
+                    let tape = self.parser.tape();
+                    let attrs = tape.items[range.clone()].iter().filter_map(|it| match *it {
+                        Item::Attr { name, value } => Some((tape.get(name), tape.get(value))),
+                        _ => None,
+                    });
+                    self.namespaces = StreamNamespaces::from_attrs(attrs);
+                    let term = stream_start_term(env, self.shape, tape, range.start);
+                    self.send(env, term, false);
+                }
+                Event::Element(range) => {
+                    if self.started_elements(Some(range.clone())) >= self.max_elements {
+                        self.error = Some(StreamError::TooBig);
+                        return;
+                    }
+                    self.scratch.clear();
+                    let declarations = self.shape == Shape::Records;
+                    let normal = normalize_stanza(
+                        self.parser.tape(),
+                        range,
+                        &self.namespaces,
+                        declarations,
+                        &mut self.scratch,
+                    );
+                    let el = element_term(env, self.shape, &self.scratch, normal, false);
+                    let term = match self.shape {
+                        Shape::Records => tuple(
+                            env,
+                            &[atoms::xmlstreamelement().to_term(env).as_c_arg(), el],
+                        ),
+                        Shape::Maps => el,
+                    };
+                    self.send(env, term, false);
+                }
+                Event::StreamEnd(span) => {
+                    let name = self.parser.tape().get(span).to_vec();
+                    let term = stream_end_term(env, self.shape, &name);
+                    self.send(env, term, false);
+                }
+                Event::StreamText(span) => {
+                    let text = binary(env, self.parser.tape().get(span));
+                    let term = tuple(
+                        env,
+                        &[atoms::xmlstreamcdata().to_term(env).as_c_arg(), text],
+                    );
+                    self.send(env, term, true);
+                }
+            }
+        }
+    }
+}
+
+fn with_state<R>(res: &FxmlStream, f: impl FnOnce(&mut State) -> R) -> NifResult<R> {
+    let mut guard = res.lock();
+    match guard.as_mut() {
+        Some(state) => Ok(f(state)),
+        None => Err(rustler::Error::BadArg),
+    }
+}
+
+/// `fxml_stream:parse/2` on a normal scheduler: `dirty` for a large chunk.
+#[rustler::nif]
+fn fxml_stream_parse<'a>(env: Env<'a>, state: Term<'a>, data: Binary<'a>) -> NifResult<Term<'a>> {
+    let res: ResourceArc<FxmlStream> = state.decode()?;
+    if data.len() > budget::PARSE_BYTES {
+        // also refuse a closed parser here, as the dirty twin would
+        with_state(&res, |_| ())?;
+        return Ok(atoms::dirty().to_term(env));
+    }
+    with_state(&res, |s| s.parse(env, data.as_slice()))?;
+    Ok(state)
+}
+
+/// The dirty-scheduler twin of `fxml_stream_parse/2`.
+#[rustler::nif(schedule = "DirtyCpu")]
+fn fxml_stream_parse_dirty<'a>(
+    env: Env<'a>,
+    state: Term<'a>,
+    data: Binary<'a>,
+) -> NifResult<Term<'a>> {
+    let res: ResourceArc<FxmlStream> = state.decode()?;
+    with_state(&res, |s| s.parse(env, data.as_slice()))?;
+    Ok(state)
+}
+
+/// `fxml_stream:reset/1`: a new stream on the same parser and callback.
+#[rustler::nif]
+fn fxml_stream_reset<'a>(state: Term<'a>) -> NifResult<Term<'a>> {
+    let res: ResourceArc<FxmlStream> = state.decode()?;
+    with_state(&res, |s| {
+        s.parser.reset();
+        s.size = 0;
+        s.error = None;
+        s.namespaces = StreamNamespaces::default();
+    })?;
+    Ok(state)
+}
+
+/// `fxml_stream:close/1`: `true`; the parser cannot be used afterwards.
+#[rustler::nif]
+fn fxml_stream_close(res: ResourceArc<FxmlStream>) -> NifResult<bool> {
+    let mut guard = res.lock();
+    match guard.take() {
+        Some(_) => Ok(true),
+        None => Err(rustler::Error::BadArg),
+    }
+}
+
+/// `fxml_stream:change_callback_pid/2`: returns the parser.
+#[rustler::nif]
+fn fxml_stream_change_callback_pid<'a>(state: Term<'a>, pid: LocalPid) -> NifResult<Term<'a>> {
+    let res: ResourceArc<FxmlStream> = state.decode()?;
+    with_state(&res, |s| s.pid = pid)?;
+    Ok(state)
+}
+
+/// `fxml_stream:change_limits/3`: `ok`.
+#[rustler::nif]
+fn fxml_stream_change_limits<'a>(
+    env: Env<'a>,
+    res: ResourceArc<FxmlStream>,
+    max_size: Term<'a>,
+    max_elements: Term<'a>,
+) -> NifResult<Atom> {
+    let (size, elements) = (limit(env, max_size)?, limit(env, max_elements)?);
+    // fast_xml changes the limits of a closed parser without complaint
+    let mut guard = res.lock();
+    if let Some(s) = guard.as_mut() {
+        s.max_size = size;
+        s.max_elements = elements;
+    }
+    Ok(atoms::ok())
+}

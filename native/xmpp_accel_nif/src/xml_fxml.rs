@@ -1,0 +1,464 @@
+//! The fast_xml flavour: terms of processone/fast_xml 1.1.60, its error
+//! terms, and its serialisation.
+//!
+//! - `#xmlel{name = binary(), attrs = [{binary(), binary()}], children = [...]}`
+//! - `{xmlcdata, binary()}` for text
+//! - with `use_maps`: Elixir structs (`%FastXML.El{}` ...), attributes as maps,
+//!   text as bare binaries
+//! - parse errors `{Code, Message}` with expat's code and text for the same fault
+
+use crate::atoms;
+use crate::budget;
+use crate::term::{binary, list, map, tuple, wrap};
+use rustler::sys::{
+    enif_get_list_cell, enif_get_tuple, enif_is_empty_list, ErlNifTerm as ERL_NIF_TERM,
+};
+use rustler::{Binary, Env, NifResult, Term};
+use std::ops::Range;
+use xmpp_accel_core::xml::escape::{escape_text_fxml, write_attr_value_fxml};
+use xmpp_accel_core::xml::fxml_ns::declarations_first;
+use xmpp_accel_core::xml::{Item, Limits, Mode, Parser, Tape, XmlError};
+
+/// How fast_xml shapes its terms.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Shape {
+    /// Records and `{xmlcdata, Bin}` (the default).
+    Records,
+    /// Elixir structs with attribute maps (the `use_maps` option).
+    Maps,
+}
+
+/// The attributes of the element starting at item `at`, as `(name, value)`.
+fn attrs_of<'t>(
+    tape: &'t Tape,
+    at: usize,
+    count: usize,
+) -> impl Iterator<Item = (&'t [u8], &'t [u8])> + Clone {
+    tape.items[at + 1..at + 1 + count]
+        .iter()
+        .filter_map(move |it| match *it {
+            Item::Attr { name, value } => Some((tape.get(name), tape.get(value))),
+            _ => None,
+        })
+}
+
+/// `[{Name, Value}]` (or a map with `Maps`), declarations first when `reorder`.
+pub fn attrs_term(
+    env: Env<'_>,
+    shape: Shape,
+    pairs: &[(&[u8], &[u8])],
+    reorder: bool,
+) -> ERL_NIF_TERM {
+    let order: Vec<usize> = if reorder {
+        declarations_first(pairs).collect()
+    } else {
+        (0..pairs.len()).collect()
+    };
+    match shape {
+        Shape::Records => {
+            let items: Vec<ERL_NIF_TERM> = order
+                .iter()
+                .map(|&i| tuple(env, &[binary(env, pairs[i].0), binary(env, pairs[i].1)]))
+                .collect();
+            list(env, &items)
+        }
+        Shape::Maps => {
+            // fast_xml's maps lose the declarations it read (it updates keys
+            // that are not there yet); only those it adds itself remain, and
+            // those are not `reorder`ed input
+            let is_decl = |k: &[u8]| k == b"xmlns" || k.starts_with(b"xmlns:");
+            let order: Vec<usize> = order
+                .into_iter()
+                .filter(|&i| !(reorder && is_decl(pairs[i].0)))
+                .collect();
+            let keys: Vec<ERL_NIF_TERM> = order.iter().map(|&i| binary(env, pairs[i].0)).collect();
+            let values: Vec<ERL_NIF_TERM> =
+                order.iter().map(|&i| binary(env, pairs[i].1)).collect();
+            // a repeated key cannot happen (the parser refuses duplicates)
+            map(env, &keys, &values).unwrap_or_else(|| map(env, &[], &[]).unwrap_or_default())
+        }
+    }
+}
+
+fn struct_term(env: Env<'_>, module: &str, fields: &[(&str, ERL_NIF_TERM)]) -> ERL_NIF_TERM {
+    let mut keys = vec![rustler::Atom::from_str(env, "__struct__")
+        .map(|a| a.to_term(env).as_c_arg())
+        .unwrap_or_default()];
+    let mut values = vec![rustler::Atom::from_str(env, module)
+        .map(|a| a.to_term(env).as_c_arg())
+        .unwrap_or_default()];
+    for (k, v) in fields {
+        keys.push(
+            rustler::Atom::from_str(env, k)
+                .map(|a| a.to_term(env).as_c_arg())
+                .unwrap_or_default(),
+        );
+        values.push(*v);
+    }
+    map(env, &keys, &values).unwrap_or_default()
+}
+
+/// The element whose balanced items are `range` of `tape`.
+pub fn element_term(
+    env: Env<'_>,
+    shape: Shape,
+    tape: &Tape,
+    range: Range<usize>,
+    reorder: bool,
+) -> ERL_NIF_TERM {
+    let xmlel = atoms::xmlel().to_term(env).as_c_arg();
+    let xmlcdata = atoms::xmlcdata().to_term(env).as_c_arg();
+    let mut children: Vec<ERL_NIF_TERM> = Vec::with_capacity(32);
+    let mut open: Vec<(ERL_NIF_TERM, ERL_NIF_TERM, usize)> = Vec::with_capacity(16);
+    let mut pairs: Vec<(&[u8], &[u8])> = Vec::with_capacity(8);
+    let mut i = range.start;
+    while i < range.end {
+        match tape.items[i] {
+            Item::Start { name, attrs } => {
+                pairs.clear();
+                pairs.extend(attrs_of(tape, i, attrs as usize));
+                let attrs_t = attrs_term(env, shape, &pairs, reorder);
+                open.push((binary(env, tape.get(name)), attrs_t, children.len()));
+                i += attrs as usize;
+            }
+            Item::Attr { .. } => {}
+            Item::Text(span) => {
+                let text = binary(env, tape.get(span));
+                children.push(match shape {
+                    Shape::Records => tuple(env, &[xmlcdata, text]),
+                    Shape::Maps => text,
+                });
+            }
+            Item::End => {
+                if let Some((name, attrs, first)) = open.pop() {
+                    let kids = list(env, &children[first..]);
+                    children.truncate(first);
+                    children.push(match shape {
+                        Shape::Records => tuple(env, &[xmlel, name, attrs, kids]),
+                        Shape::Maps => struct_term(
+                            env,
+                            "Elixir.FastXML.El",
+                            &[("name", name), ("attrs", attrs), ("children", kids)],
+                        ),
+                    });
+                }
+            }
+        }
+        i += 1;
+    }
+    children
+        .first()
+        .copied()
+        .unwrap_or_else(|| atoms::error().to_term(env).as_c_arg())
+}
+
+/// A stream header `{xmlstreamstart, Name, Attrs}` (or its struct) from
+/// the `Start` item at `at` (declarations first, as fast_xml gives them).
+pub fn stream_start_term(env: Env<'_>, shape: Shape, tape: &Tape, at: usize) -> ERL_NIF_TERM {
+    let Item::Start { name, attrs } = tape.items[at] else {
+        return atoms::error().to_term(env).as_c_arg();
+    };
+    let pairs: Vec<(&[u8], &[u8])> = attrs_of(tape, at, attrs as usize).collect();
+    let name = binary(env, tape.get(name));
+    let attrs = attrs_term(env, shape, &pairs, true);
+    match shape {
+        Shape::Records => tuple(
+            env,
+            &[atoms::xmlstreamstart().to_term(env).as_c_arg(), name, attrs],
+        ),
+        Shape::Maps => struct_term(
+            env,
+            "Elixir.FastXML.StreamStart",
+            &[("name", name), ("attrs", attrs)],
+        ),
+    }
+}
+
+/// `{xmlstreamend, Name}` (or its struct).
+pub fn stream_end_term(env: Env<'_>, shape: Shape, name: &[u8]) -> ERL_NIF_TERM {
+    let name = binary(env, name);
+    match shape {
+        Shape::Records => tuple(env, &[atoms::xmlstreamend().to_term(env).as_c_arg(), name]),
+        Shape::Maps => struct_term(env, "Elixir.FastXML.StreamEnd", &[("name", name)]),
+    }
+}
+
+/// expat's error code and text for the fault that `err` describes (what
+/// fast_xml reports for the same input).
+pub fn expat_error(err: &XmlError) -> (u32, &'static str) {
+    match err {
+        XmlError::MismatchedTag { .. } | XmlError::UnexpectedEndTag(_) => (7, "mismatched tag"),
+        XmlError::DuplicateAttribute(_) => (8, "duplicate attribute"),
+        XmlError::UndefinedEntity(name) if name.starts_with('#') => {
+            (14, "reference to invalid character number")
+        }
+        XmlError::UndefinedEntity(_) => (11, "undefined entity"),
+        XmlError::InvalidChar(_) => (4, "not well-formed (invalid token)"),
+        XmlError::InvalidUtf8 => (4, "not well-formed (invalid token)"),
+        XmlError::Namespace(msg) if msg.starts_with("unbound") => (27, "unbound prefix"),
+        XmlError::Namespace(msg) if msg.contains("undeclared") => (28, "must not undeclare prefix"),
+        XmlError::Namespace(msg) if msg.contains("invalid namespace name") => (2, "syntax error"),
+        XmlError::Namespace(_) => (4, "not well-formed (invalid token)"),
+        XmlError::JunkAfterRoot => (9, "junk after document element"),
+        XmlError::UnexpectedEof => (3, "no element found"),
+        XmlError::DtdNotAllowed => (35, "parsing aborted"),
+        XmlError::PiNotAllowed => (17, "XML or text declaration not at start of entity"),
+        XmlError::CommentNotAllowed => (2, "syntax error"),
+        XmlError::TextAtStreamLevel => (2, "syntax error"),
+        XmlError::ElementTooBig | XmlError::TooDeep(_) | XmlError::TooManyAttributes(_) => {
+            (1, "out of memory")
+        }
+        XmlError::Syntax(_) | XmlError::MalformedAttribute(_) | XmlError::InvalidName(_) => {
+            (4, "not well-formed (invalid token)")
+        }
+    }
+}
+
+/// `{Code, Message}`
+pub fn error_reason(env: Env<'_>, err: &XmlError) -> ERL_NIF_TERM {
+    let (code, text) = expat_error(err);
+    tuple(
+        env,
+        &[
+            rustler::Encoder::encode(&code, env).as_c_arg(),
+            binary(env, text.as_bytes()),
+        ],
+    )
+}
+
+// ---------------------------------------------------------------- parse_element
+
+fn shape_of(env: Env<'_>, options: Option<Term<'_>>) -> NifResult<Shape> {
+    let Some(options) = options else {
+        return Ok(Shape::Records);
+    };
+    let mut shape = Shape::Records;
+    for opt in options.into_list_iterator()? {
+        if opt.as_c_arg() == atoms::use_maps().to_term(env).as_c_arg() {
+            shape = Shape::Maps;
+        }
+    }
+    Ok(shape)
+}
+
+fn parse_element_impl<'a>(
+    env: Env<'a>,
+    input: Binary<'a>,
+    options: Option<Term<'a>>,
+) -> NifResult<Term<'a>> {
+    let shape = shape_of(env, options)?;
+    let mut parser = Parser::new(Mode::Document, Limits::default());
+    let result = parser.feed(input.as_slice()).and_then(|_| parser.finish());
+    let term = match (result, parser.tape().events.first()) {
+        (Ok(()), Some(xmpp_accel_core::xml::Event::Element(range))) => {
+            element_term(env, shape, parser.tape(), range.clone(), true)
+        }
+        (Ok(()), _) => tuple(
+            env,
+            &[
+                atoms::error().to_term(env).as_c_arg(),
+                error_reason(env, &XmlError::UnexpectedEof),
+            ],
+        ),
+        (Err(e), _) => tuple(
+            env,
+            &[
+                atoms::error().to_term(env).as_c_arg(),
+                error_reason(env, &e),
+            ],
+        ),
+    };
+    Ok(wrap(env, term))
+}
+
+/// `fxml_stream:parse_element/1,2`: `#xmlel{} | {error, {Code, Msg}}`; `dirty` when large.
+#[rustler::nif(name = "fxml_parse_element")]
+fn fxml_parse_element<'a>(
+    env: Env<'a>,
+    input: Binary<'a>,
+    options: Term<'a>,
+) -> NifResult<Term<'a>> {
+    if input.len() > budget::PARSE_BYTES {
+        return Ok(atoms::dirty().to_term(env));
+    }
+    parse_element_impl(env, input, Some(options))
+}
+
+/// The dirty-scheduler twin of `fxml_parse_element/2`.
+#[rustler::nif(name = "fxml_parse_element_dirty", schedule = "DirtyCpu")]
+fn fxml_parse_element_dirty<'a>(
+    env: Env<'a>,
+    input: Binary<'a>,
+    options: Term<'a>,
+) -> NifResult<Term<'a>> {
+    parse_element_impl(env, input, Some(options))
+}
+
+// ---------------------------------------------------------------- serialisation
+
+enum Walk {
+    BadArg,
+    TooBig,
+}
+
+fn get_tuple<'a>(env: Env<'a>, term: ERL_NIF_TERM) -> Option<&'a [ERL_NIF_TERM]> {
+    let mut arity: i32 = 0;
+    let mut array: *const ERL_NIF_TERM = std::ptr::null();
+    // SAFETY: enif_get_tuple fills `array` with `arity` terms living as long as `env`.
+    unsafe {
+        if enif_get_tuple(env.as_c_arg(), term, &mut arity, &mut array) == 0 {
+            return None;
+        }
+        Some(std::slice::from_raw_parts(array, arity as usize))
+    }
+}
+
+fn list_cell(
+    env: Env<'_>,
+    list: ERL_NIF_TERM,
+) -> Result<Option<(ERL_NIF_TERM, ERL_NIF_TERM)>, Walk> {
+    let mut head = ERL_NIF_TERM::default();
+    let mut tail = ERL_NIF_TERM::default();
+    // SAFETY: plain term inspection in `env`.
+    unsafe {
+        if enif_get_list_cell(env.as_c_arg(), list, &mut head, &mut tail) != 0 {
+            Ok(Some((head, tail)))
+        } else if enif_is_empty_list(env.as_c_arg(), list) != 0 {
+            Ok(None)
+        } else {
+            Err(Walk::BadArg)
+        }
+    }
+}
+
+fn iodata<'a>(env: Env<'a>, term: ERL_NIF_TERM) -> Result<&'a [u8], Walk> {
+    let term = wrap(env, term);
+    match Binary::from_term(term) {
+        Ok(b) => Ok(b.as_slice()),
+        Err(_) => Binary::from_iolist(term)
+            .map(|b| b.as_slice())
+            .map_err(|_| Walk::BadArg),
+    }
+}
+
+/// Writes an fxml element (or, unless `header`, a `{xmlcdata, _}`) as fast_xml does.
+fn write_fxml(
+    env: Env<'_>,
+    root: ERL_NIF_TERM,
+    header: bool,
+    limit: Option<usize>,
+    out: &mut Vec<u8>,
+) -> Result<(), Walk> {
+    let xmlel = atoms::xmlel().to_term(env).as_c_arg();
+    let xmlcdata = atoms::xmlcdata().to_term(env).as_c_arg();
+    let mut stack: Vec<(&[u8], ERL_NIF_TERM)> = Vec::with_capacity(16);
+    let mut next = Some(root);
+    let mut nodes = 0usize;
+    loop {
+        if let Some(term) = next.take() {
+            nodes += 1;
+            if let Some(max) = limit {
+                if nodes > budget::SERIALISE_NODES || out.len() > max {
+                    return Err(Walk::TooBig);
+                }
+            }
+            match get_tuple(env, term).ok_or(Walk::BadArg)? {
+                [tag, content] if *tag == xmlcdata && !header => {
+                    let text = iodata(env, *content)?;
+                    if limit.is_some_and(|max| out.len() + text.len() > max) {
+                        return Err(Walk::TooBig);
+                    }
+                    escape_text_fxml(text, out);
+                }
+                [tag, name, attrs, children] if *tag == xmlel => {
+                    let name = iodata(env, *name)?;
+                    if header && stack.is_empty() {
+                        out.extend_from_slice(b"<?xml version='1.0'?>");
+                    }
+                    out.push(b'<');
+                    out.extend_from_slice(name);
+                    let mut rest = *attrs;
+                    while let Some((attr, tail)) = list_cell(env, rest)? {
+                        let [k, v] = get_tuple(env, attr).ok_or(Walk::BadArg)? else {
+                            return Err(Walk::BadArg);
+                        };
+                        let (k, v) = (iodata(env, *k)?, iodata(env, *v)?);
+                        if limit.is_some_and(|max| out.len() + k.len() + v.len() > max) {
+                            return Err(Walk::TooBig);
+                        }
+                        out.push(b' ');
+                        out.extend_from_slice(k);
+                        out.push(b'=');
+                        write_attr_value_fxml(v, out);
+                        rest = tail;
+                    }
+                    if header {
+                        out.push(b'>');
+                        return Ok(());
+                    }
+                    match list_cell(env, *children)? {
+                        None => out.extend_from_slice(b"/>"),
+                        Some(_) => {
+                            out.push(b'>');
+                            stack.push((name, *children));
+                        }
+                    }
+                }
+                _ => return Err(Walk::BadArg),
+            }
+        }
+        let Some((name, rest)) = stack.last_mut() else {
+            return Ok(());
+        };
+        match list_cell(env, *rest)? {
+            Some((head, tail)) => {
+                *rest = tail;
+                next = Some(head);
+            }
+            None => {
+                out.extend_from_slice(b"</");
+                out.extend_from_slice(name);
+                out.push(b'>');
+                stack.pop();
+            }
+        }
+    }
+}
+
+fn to_binary_impl<'a>(
+    env: Env<'a>,
+    el: Term<'a>,
+    header: bool,
+    limit: Option<usize>,
+) -> NifResult<Term<'a>> {
+    let mut out = Vec::with_capacity(256);
+    match write_fxml(env, el.as_c_arg(), header, limit, &mut out) {
+        Ok(()) => Ok(wrap(env, binary(env, &out))),
+        Err(Walk::BadArg) => Err(rustler::Error::BadArg),
+        Err(Walk::TooBig) => Ok(atoms::dirty().to_term(env)),
+    }
+}
+
+/// `fxml:element_to_binary/1`; `dirty` when large; `badarg` on a bad element.
+#[rustler::nif(name = "fxml_element_to_binary")]
+fn fxml_element_to_binary<'a>(env: Env<'a>, el: Term<'a>) -> NifResult<Term<'a>> {
+    to_binary_impl(env, el, false, Some(budget::SERIALISE_BYTES))
+}
+
+/// The dirty-scheduler twin of `fxml_element_to_binary/1`.
+#[rustler::nif(name = "fxml_element_to_binary_dirty", schedule = "DirtyCpu")]
+fn fxml_element_to_binary_dirty<'a>(env: Env<'a>, el: Term<'a>) -> NifResult<Term<'a>> {
+    to_binary_impl(env, el, false, None)
+}
+
+/// `fxml:element_to_header/1`: `<?xml version='1.0'?><name attrs>`.
+#[rustler::nif(name = "fxml_element_to_header")]
+fn fxml_element_to_header<'a>(env: Env<'a>, el: Term<'a>) -> NifResult<Term<'a>> {
+    to_binary_impl(env, el, true, Some(budget::SERIALISE_BYTES))
+}
+
+/// The dirty-scheduler twin of `fxml_element_to_header/1`.
+#[rustler::nif(name = "fxml_element_to_header_dirty", schedule = "DirtyCpu")]
+fn fxml_element_to_header_dirty<'a>(env: Env<'a>, el: Term<'a>) -> NifResult<Term<'a>> {
+    to_binary_impl(env, el, true, None)
+}
