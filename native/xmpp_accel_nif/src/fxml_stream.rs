@@ -38,6 +38,8 @@ struct State {
     size: u64,
     /// The error every later call repeats.
     error: Option<StreamError>,
+    /// A parse error of the chunk just fed, not yet sent.
+    fresh_error: Option<xmpp_accel_core::xml::XmlError>,
     /// What the open stream's header declared.
     namespaces: StreamNamespaces,
     /// Scratch tape for normalised stanzas.
@@ -109,6 +111,7 @@ fn fxml_stream_new<'a>(
         max_elements,
         size: 0,
         error: None,
+        fresh_error: None,
         namespaces: StreamNamespaces::default(),
         scratch: Tape::default(),
     };
@@ -166,20 +169,33 @@ impl State {
         self.send(env, event, false);
     }
 
-    /// Parses one chunk and sends what it completes.
-    fn parse(&mut self, env: Env<'_>, data: &[u8]) {
+    /// Parses one chunk; its events wait on the tape for [`State::deliver`].
+    fn feed(&mut self, data: &[u8]) {
         self.size = self.size.saturating_add(data.len() as u64);
         if self.error.is_none() && self.size >= self.max_size {
             self.error = Some(StreamError::TooBig);
         }
-        if self.error.is_some() {
-            self.send_error(env);
-            return;
+        if self.error.is_none() && !data.is_empty() {
+            if let Err(e) = self.parser.feed(data) {
+                self.fresh_error = Some(e);
+            }
         }
-        let fed = self.parser.feed(data);
-        self.send_events(env);
+    }
+
+    /// True when the events waiting are too large to build on a normal scheduler.
+    fn delivery_is_large(&self) -> bool {
+        let tape = self.parser.tape();
+        tape.bytes.len() > budget::BUILD_BYTES || tape.items.len() > budget::BUILD_ITEMS
+    }
+
+    /// Sends the events waiting, then the error, if any (an error already
+    /// there is sent again on every call, as fast_xml does).
+    fn deliver(&mut self, env: Env<'_>) {
         if self.error.is_none() {
-            if let Err(e) = fed {
+            self.send_events(env);
+        }
+        if self.error.is_none() {
+            if let Some(e) = self.fresh_error.take() {
                 self.error = Some(StreamError::Parse(e));
             } else if self.started_elements(None) >= self.max_elements {
                 self.error = Some(StreamError::TooBig);
@@ -188,6 +204,7 @@ impl State {
         if self.error.is_some() {
             self.send_error(env);
         }
+        self.fresh_error = None;
         self.parser.clear_events();
     }
 
@@ -271,20 +288,35 @@ fn with_state<R>(res: &FxmlStream, f: impl FnOnce(&mut State) -> R) -> NifResult
     }
 }
 
-/// `fxml_stream:parse/2` on a normal scheduler: `dirty` for a large chunk.
+/// `fxml_stream:parse/2` on a normal scheduler. Returns the parser; or
+/// `dirty` for a large chunk (not read: call `fxml_stream_parse_dirty(State,
+/// Data)`), or `dirty_events` when the chunk completed large events (read
+/// but not sent: call `fxml_stream_parse_dirty(State, <<>>)`).
 #[rustler::nif]
 fn fxml_stream_parse<'a>(env: Env<'a>, state: Term<'a>, data: Binary<'a>) -> NifResult<Term<'a>> {
     let res: ResourceArc<FxmlStream> = state.decode()?;
     if data.len() > budget::PARSE_BYTES {
-        // also refuse a closed parser here, as the dirty twin would
+        // refuse a closed parser here already, as the dirty twin would
         with_state(&res, |_| ())?;
         return Ok(atoms::dirty().to_term(env));
     }
-    with_state(&res, |s| s.parse(env, data.as_slice()))?;
-    Ok(state)
+    let large = with_state(&res, |s| {
+        s.feed(data.as_slice());
+        let large = s.delivery_is_large();
+        if !large {
+            s.deliver(env);
+        }
+        large
+    })?;
+    Ok(if large {
+        atoms::dirty_events().to_term(env)
+    } else {
+        state
+    })
 }
 
-/// The dirty-scheduler twin of `fxml_stream_parse/2`.
+/// The dirty-scheduler twin of `fxml_stream_parse/2`: reads `Data` (which
+/// may be empty) and sends every event waiting.
 #[rustler::nif(schedule = "DirtyCpu")]
 fn fxml_stream_parse_dirty<'a>(
     env: Env<'a>,
@@ -292,7 +324,10 @@ fn fxml_stream_parse_dirty<'a>(
     data: Binary<'a>,
 ) -> NifResult<Term<'a>> {
     let res: ResourceArc<FxmlStream> = state.decode()?;
-    with_state(&res, |s| s.parse(env, data.as_slice()))?;
+    with_state(&res, |s| {
+        s.feed(data.as_slice());
+        s.deliver(env);
+    })?;
     Ok(state)
 }
 
@@ -304,6 +339,7 @@ fn fxml_stream_reset<'a>(state: Term<'a>) -> NifResult<Term<'a>> {
         s.parser.reset();
         s.size = 0;
         s.error = None;
+        s.fresh_error = None;
         s.namespaces = StreamNamespaces::default();
     })?;
     Ok(state)

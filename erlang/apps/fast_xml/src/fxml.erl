@@ -56,12 +56,12 @@
 
 %% @doc Serialises an element, or bare character data, to a binary.
 %%
-%% Attribute values are written in single quotes with `&', `<', `"', `''
-%% and tab, newline, carriage return escaped (`&#x9;', `&#xA;', `&#xD;');
-%% text escapes `&', `<', `>', `"' and `''. An element without children is
-%% written `<name/>'. Names, values and text may be iodata. Raises
-%% `badarg' for anything that is not an `#xmlel{}' or `{xmlcdata, _}'
-%% tree.
+%% Attribute values are written in single quotes with `&', `<', `"', the
+%% apostrophe and tab, newline, carriage return escaped (`&#x9;', `&#xA;',
+%% `&#xD;'; `>' is left as is); text escapes `&', `<', `>', `"' and the
+%% apostrophe. An element without children is written `<name/>'. Names,
+%% values and text may be iodata. Raises `badarg' for anything that is not
+%% an `#xmlel{}' or `{xmlcdata, _}' tree.
 -spec element_to_binary(El :: xmlel() | cdata()) -> binary().
 element_to_binary(El) ->
     case xmpp_accel_nif:fxml_element_to_binary(El) of
@@ -70,7 +70,7 @@ element_to_binary(El) ->
     end.
 
 %% @doc Writes the XML declaration and the start tag of an element:
-%% `<?xml version='1.0'?><name attr='value' ...>', children ignored.
+%% ``<?xml version='1.0'?><name attr='value' ...>'', children ignored.
 %% Used for stream headers. Raises `badarg' for anything but an
 %% `#xmlel{}' (character data included).
 -spec element_to_header(El :: xmlel()) -> binary().
@@ -84,9 +84,9 @@ element_to_header(El) ->
 %% Escaping
 %%--------------------------------------------------------------------
 
-%% @doc Escapes `&', `<', `>', `"' and `'' as the entities `&amp;',
-%% `&lt;', `&gt;', `&quot;' and `&apos;', byte by byte (UTF-8 passes
-%% through). Only binaries are accepted, as in fast_xml (a list raises
+%% @doc Escapes `&', `<', `>', `"' and the apostrophe as the entities
+%% `&amp;', `&lt;', `&gt;', `&quot;' and `&apos;', byte by byte (UTF-8
+%% passes through). Only binaries are accepted, as in fast_xml (a list raises
 %% `{bad_generator, List}'); trailing bits of a non-byte bitstring are
 %% dropped.
 -spec crypt(S :: binary()) -> binary().

@@ -56,6 +56,7 @@ new(CallbackPid, MaxSize, Options) ->
 parse(State, Data) ->
     case xmpp_accel_nif:fxml_stream_parse(State, Data) of
         dirty -> xmpp_accel_nif:fxml_stream_parse_dirty(State, Data);
+        dirty_events -> xmpp_accel_nif:fxml_stream_parse_dirty(State, <<>>);
         State1 -> State1
     end.
 

@@ -121,8 +121,10 @@ fxml_element_to_header_dirty(_El) -> erlang:nif_error(not_loaded).
 -spec fxml_stream_new(pid(), term(), [atom()]) -> reference().
 fxml_stream_new(_Pid, _Limits, _Options) -> erlang:nif_error(not_loaded).
 
-%% @doc Parses a chunk, sending events; returns the parser, or `dirty' for a large chunk.
--spec fxml_stream_parse(reference(), binary()) -> reference() | dirty.
+%% @doc Parses a chunk, sending events; returns the parser, or `dirty' for a
+%% large chunk (repeat with the dirty twin), or `dirty_events' when the events
+%% it completed are large (call the dirty twin with `<<>>').
+-spec fxml_stream_parse(reference(), binary()) -> reference() | dirty | dirty_events.
 fxml_stream_parse(_State, _Data) -> erlang:nif_error(not_loaded).
 
 %% @doc As `fxml_stream_parse/2', on a dirty CPU scheduler.
