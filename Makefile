@@ -48,6 +48,7 @@ test-e2e: build $(TOOLS_EBIN)/xmpp_stream_replay.beam
 	bash tests/replay_test.sh
 	bash tests/git_subdir_test.sh
 	bash tests/exml_peer.sh
+	bash tests/fast_xml_peer.sh
 
 bench-xml: build
 	bash bench/xml/run.sh

@@ -92,10 +92,20 @@ defmodule XmppAccel.MixProject do
       # No hex dependency: everything builds offline.
       deps: [],
       compilers: [:xmpp_accel_nif] ++ Mix.compilers(),
-      erlc_paths: ["erlang/apps/xmpp_accel/src", "erlang/apps/exml/src"],
+      erlc_paths: [
+        "erlang/apps/xmpp_accel/src",
+        "erlang/apps/exml/src",
+        "erlang/apps/fast_xml/src"
+      ],
       # A single directory in Elixir 1.14; more would go in erlc_options as {:i, ~c"dir"}.
       erlc_include_path: "erlang/apps/exml/include",
-      erlc_options: [:debug_info, :warnings_as_errors, :warn_unused_vars, :warn_export_vars],
+      erlc_options: [
+        {:i, ~c"erlang/apps/fast_xml/include"},
+        :debug_info,
+        :warnings_as_errors,
+        :warn_unused_vars,
+        :warn_export_vars
+      ],
       # The Elixir face has no Elixir code of its own: it is the Erlang modules.
       elixirc_paths: [],
       test_paths: ["test"],

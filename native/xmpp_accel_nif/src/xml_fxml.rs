@@ -377,8 +377,10 @@ fn write_fxml(
                     }
                     out.push(b'<');
                     out.extend_from_slice(name);
+                    // as fast_xml: attributes stop where the list does (a
+                    // non-list or an improper tail ends them quietly)
                     let mut rest = *attrs;
-                    while let Some((attr, tail)) = list_cell(env, rest)? {
+                    while let Ok(Some((attr, tail))) = list_cell(env, rest) {
                         let [k, v] = get_tuple(env, attr).ok_or(Walk::BadArg)? else {
                             return Err(Walk::BadArg);
                         };
@@ -410,7 +412,8 @@ fn write_fxml(
         let Some((name, rest)) = stack.last_mut() else {
             return Ok(());
         };
-        match list_cell(env, *rest)? {
+        // as fast_xml: an improper tail ends the children quietly
+        match list_cell(env, *rest).unwrap_or(None) {
             Some((head, tail)) => {
                 *rest = tail;
                 next = Some(head);

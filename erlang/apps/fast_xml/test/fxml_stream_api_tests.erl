@@ -133,7 +133,11 @@ badarg_test() ->
     ?assertError(badarg, fxml_stream:parse(make_ref(), <<"<a>">>)),
     ?assertError(badarg, fxml_stream:parse(fxml_stream:new(self()), "a list")),
     ?assertError(badarg, fxml_stream:parse_element(42)),
-    ?assertError(badarg, fxml:element_to_binary({xmlel, <<"a">>, not_a_list, []})),
+    ?assertError(badarg, fxml:element_to_binary({xmlel, <<"a">>, [], not_a_list})),
+    ?assertError(badarg, fxml:element_to_binary({xmlel, <<"a">>, [{<<"k">>}], []})),
+    %% as fast_xml: attributes that are not a list, and improper tails, are passed over
+    ?assertEqual(<<"<a/>">>, fxml:element_to_binary({xmlel, <<"a">>, not_a_list, []})),
+    ?assertEqual(<<"<a><b/></a>">>, fxml:element_to_binary({xmlel, <<"a">>, [], [{xmlel, <<"b">>, [], []} | tail]})),
     ?assertError(badarg, fxml:element_to_header({xmlcdata, <<"x">>})).
 
 use_maps_test() ->
