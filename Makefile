@@ -10,7 +10,7 @@ export XEP_CORPUS
 TOOLS_EBIN := $(ERL_DIR)/_build/tools/ebin
 ERL_LIBS_DEFAULT := $(ERL_DIR)/_build/default/lib
 
-.PHONY: all build deps test test-rust test-erlang test-elixir test-e2e run bench-xml lint fuzz clean
+.PHONY: all build deps test test-rust test-erlang test-elixir test-e2e test-ejabberd run bench-xml lint fuzz clean
 
 all: build
 
@@ -49,6 +49,11 @@ test-e2e: build $(TOOLS_EBIN)/xmpp_stream_replay.beam
 	bash tests/git_subdir_test.sh
 	bash tests/exml_peer.sh
 	bash tests/fast_xml_peer.sh
+	$(MAKE) test-ejabberd
+
+# A real ejabberd (Debian's) on our fast_xml, with a real client (slixmpp).
+test-ejabberd: build
+	bash tests/ejabberd_dropin.sh
 
 bench-xml: build
 	bash bench/xml/run.sh

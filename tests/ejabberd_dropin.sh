@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# End to end on a real ejabberd with our drop-ins loaded in place of
+# Debian's: stages our built applications where the `ejabberd` user can read
+# them, shadows Debian's fast_xml with them (tests/ejabberd/run.sh,
+# EJABBERD_EXTRA_PA) and runs the real-client session. Needs root (it installs
+# ejabberd from Debian on first use) and `make build` done.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+lib=$repo/erlang/_build/default/lib
+stage=$(mktemp -d /tmp/xmpp-accel-dropin.XXXXXX)
+trap 'rm -rf "$stage"' EXIT
+for app in xmpp_accel fast_xml; do
+    mkdir -p "$stage/$app"
+    cp -rL "$lib/$app/ebin" "$stage/$app/"
+    if [ -d "$lib/$app/priv" ]; then cp -rL "$lib/$app/priv" "$stage/$app/"; fi
+done
+chmod -R a+rX "$stage"
+EJABBERD_EXTRA_PA="$stage/fast_xml/ebin:$stage/xmpp_accel/ebin" \
+EXPECT_FXML_PREFIX="$stage/fast_xml/" \
+    bash "$repo/tests/ejabberd/run.sh"
