@@ -21,11 +21,10 @@ diff_test_() ->
         {ok, Peer} ->
             {setup, fun() -> Peer end, fun reference_fast_xml:stop/1,
              fun(P) ->
-                     {timeout, 600,
-                      [{"parse_element: same verdict, same tree", fun() -> parse_element(P) end},
-                       {"element_to_binary: same bytes", fun() -> serialise(P) end},
-                       {"fxml_stream in random chunks: same events", fun() -> stream(P) end},
-                       {"malformed input: errors in both", fun() -> malformed(P) end}]}
+                     [{"parse_element: same verdict, same tree", {timeout, 300, fun() -> parse_element(P) end}},
+                      {"element_to_binary: same bytes", {timeout, 300, fun() -> serialise(P) end}},
+                      {"fxml_stream in random chunks: same events", {timeout, 300, fun() -> stream(P) end}},
+                      {"malformed input: errors in both", {timeout, 60, fun() -> malformed(P) end}}]
              end}
     end.
 
