@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# XML benchmark: ours (exml API) vs esl/exml vs Debian's fast_xml.
-# Each implementation runs in its own Erlang VM (ours and exml share module
-# names). See bench/README.md for the environment variables and how to
-# build the exml peer.
+# XML benchmark: ours (exml API) vs esl/exml, and ours (fast_xml API) and
+# Debian's fast_xml. Each implementation runs in its own Erlang VM (ours and
+# exml share module names, so do our fast_xml drop-in and Debian's). See
+# bench/README.md for the environment variables and how to build the exml peer.
 #
 #   OURS_EBIN     colon-separated ebin dirs of our build
 #                 (default: erlang/_build/default/lib/*/ebin under the repo root)
+#   OURS_FXML_EBIN colon-separated ebin dirs of our fast_xml drop-in and its NIF
+#                 loader (default: erlang/_build/default/lib/fast_xml/ebin:
+#                 erlang/_build/default/lib/xmpp_accel/ebin under the repo root)
 #   EXML_DIR      a built esl/exml (dir with ebin/ and priv/); unset = no exml column
 #   FAST_XML_EBIN ebin dir of fast_xml (default: the installed p1_xml / fast_xml)
 #   XEP_CORPUS    JSON-lines corpus, stanza in field "xml"
@@ -52,6 +55,38 @@ for m in exml exml_stream; do
         die "our build lacks $m.beam in: ${OURS_DIRS[*]}"
 done
 
+# ---- ours, fast_xml API (fxml, fxml_stream) ------------------------------------
+# Module names clash with Debian's fast_xml: this column's VM gets these dirs
+# first on the code path, and Debian's VM never gets them at all.
+OURS_FXML_DIRS=()
+OURS_FXML_SKIP=""
+OURS_FXML_SPEC=${OURS_FXML_EBIN:-erlang/_build/default/lib/fast_xml/ebin:erlang/_build/default/lib/xmpp_accel/ebin}
+IFS=: read -r -a raw <<<"$OURS_FXML_SPEC"
+for d in "${raw[@]}"; do
+    [[ -z "$d" ]] && continue
+    if [[ -d "$d" ]]; then
+        OURS_FXML_DIRS+=("$(cd "$d" && pwd)")
+    elif [[ -n "${OURS_FXML_EBIN:-}" ]]; then
+        die "OURS_FXML_EBIN entry '$d' is not a directory"
+    else
+        OURS_FXML_SKIP="$d not built"
+    fi
+done
+if [[ -z "$OURS_FXML_SKIP" ]]; then
+    for m in fxml fxml_stream; do
+        if ! have_mod "$m" "${OURS_FXML_DIRS[@]}"; then
+            [[ -n "${OURS_FXML_EBIN:-}" ]] &&
+                die "OURS_FXML_EBIN=$OURS_FXML_EBIN lacks $m.beam"
+            OURS_FXML_SKIP="no $m.beam in ${OURS_FXML_DIRS[*]}"
+        fi
+    done
+fi
+if [[ -n "$OURS_FXML_SKIP" ]]; then
+    echo "bench-xml: WARNING: our fast_xml drop-in not found ($OURS_FXML_SKIP);" \
+         "the ours_fxml column is skipped (build it: rebar3 compile in erlang/)" >&2
+    OURS_FXML_DIRS=()
+fi
+
 # ---- exml (optional) ------------------------------------------------------------
 EXML_EBIN=""
 if [[ -n "${EXML_DIR:-}" ]]; then
@@ -78,6 +113,16 @@ else
     [[ -n "$FAST_XML_EBIN" ]] ||
         die "fast_xml not found (Debian: apt-get install erlang-p1-xml), or set FAST_XML_EBIN"
 fi
+# The fast_xml column is the real (Debian) fast_xml, never our drop-in. Only an
+# explicit OURS_FXML_EBIN may name the same dir (harness self-check: every
+# ours_fxml/fast_xml ratio then about 1.00).
+ours_dirs=("${OURS_DIRS[@]}")
+[[ -z "${OURS_FXML_EBIN:-}" ]] && ours_dirs+=("${OURS_FXML_DIRS[@]}")
+for d in "${ours_dirs[@]}"; do
+    if [[ "$d" == "$FAST_XML_EBIN" ]]; then
+        die "fast_xml found in $FAST_XML_EBIN, a dir of our build; set FAST_XML_EBIN to the real fast_xml"
+    fi
+done
 
 # ---- corpus ---------------------------------------------------------------------
 CORPUS=${XEP_CORPUS:-$ROOT/../shared/corpus/xep-stanzas.jsonl}
@@ -95,41 +140,61 @@ fi
 erlc -o "$WORK" "$HERE/xml_bench.erl"
 
 # One VM per phase; only the implementation's own code paths, no ERL_LIBS.
-# XML_BENCH_EXPECT makes the VM refuse modules loaded from anywhere else.
+# XML_BENCH_EXPECT makes the VM refuse the benchmarked modules (exml*, fxml*,
+# fast_xml*, xmpp_accel*) loaded from anywhere else, and checks that these
+# dirs come first on the code path. XML_BENCH_FORBID: dirs of the
+# implementations whose module names clash with this one; the VM refuses to
+# run if one is on the code path (if OTP's default path has it, as it has
+# Debian's fast_xml, it is taken off the path first) or if anything was
+# loaded from one.
 # shellcheck disable=SC2086
-vm() { # impl-dirs(colon list) args...
-    local dirs=$1; shift
+vm() { # impl-dirs(colon list) forbidden-dirs(colon list) args...
+    local dirs=$1 forbid=$2; shift 2
     local pa=()
     if [[ -n "$dirs" ]]; then
         IFS=: read -r -a ds <<<"$dirs"
-        for d in "${ds[@]}"; do pa+=(-pa "$d"); done
+        # each -pa goes in front of the path so far: last dir first, so that
+        # the path reads dir1, dir2, ..., then the work dir, then OTP's
+        for ((k = ${#ds[@]} - 1; k >= 0; k--)); do pa+=(-pa "${ds[k]}"); done
     fi
-    env -u ERL_LIBS XML_BENCH_EXPECT="$dirs" \
-        erl -noshell -noinput ${BENCH_ERL_FLAGS:-} "${pa[@]}" -pa "$WORK" \
+    env -u ERL_LIBS XML_BENCH_EXPECT="$dirs" XML_BENCH_FORBID="$forbid" \
+        erl -noshell -noinput ${BENCH_ERL_FLAGS:-} -pa "$WORK" "${pa[@]}" \
         -run xml_bench main "$@"
 }
 
 OURS_PATH=$(IFS=:; echo "${OURS_DIRS[*]}")
+OURS_FXML_PATH=$(IFS=:; echo "${OURS_FXML_DIRS[*]}")
 IMPLS=(fast_xml)
+# DIRS: the implementation's code path; FORBID: the dirs it must not see
+# (the other implementations of the same API).
 declare -A DIRS=([fast_xml]="$FAST_XML_EBIN" [ours]="$OURS_PATH")
+declare -A FORBID=([fast_xml]="$OURS_PATH${OURS_FXML_PATH:+:$OURS_FXML_PATH}"
+                   [ours]="$EXML_EBIN")
 if [[ -n "$EXML_EBIN" ]]; then
     IMPLS+=(exml)
     DIRS[exml]="$EXML_EBIN"
+    FORBID[exml]="$OURS_PATH${OURS_FXML_PATH:+:$OURS_FXML_PATH}"
 fi
 IMPLS+=(ours)
+if [[ -n "$OURS_FXML_PATH" ]]; then
+    IMPLS+=(ours_fxml)
+    DIRS[ours_fxml]="$OURS_FXML_PATH"
+    FORBID[ours_fxml]="$FAST_XML_EBIN"
+fi
 
-echo "bench-xml: ours     = ${OURS_PATH}"
-echo "bench-xml: exml     = ${EXML_DIR:-(skipped: EXML_DIR not set)}"
-echo "bench-xml: fast_xml = ${FAST_XML_EBIN}"
+echo "bench-xml: ours      = ${OURS_PATH}"
+echo "bench-xml: ours_fxml = ${OURS_FXML_PATH:-(skipped: $OURS_FXML_SKIP)}"
+echo "bench-xml: exml      = ${EXML_DIR:-(skipped: EXML_DIR not set)}"
+echo "bench-xml: fast_xml  = ${FAST_XML_EBIN}"
 if [[ -n "${BENCH_QUICK:-}" && "${BENCH_QUICK}" != 0 ]]; then echo "bench-xml: BENCH_QUICK set: smoke run"; fi
 
-vm "" prep "$CORPUS" "$WORK/corpus.etf"
+vm "" "" prep "$CORPUS" "$WORK/corpus.etf"
 checks=()
 for i in "${IMPLS[@]}"; do
-    vm "${DIRS[$i]}" check "$i" "$WORK/corpus.etf" "$WORK/check-$i.etf"
+    vm "${DIRS[$i]}" "${FORBID[$i]}" check "$i" "$WORK/corpus.etf" "$WORK/check-$i.etf"
     checks+=("$WORK/check-$i.etf")
 done
-vm "" filter "$WORK/corpus.etf" "$WORK/kept.etf" "${checks[@]}"
+vm "" "" filter "$WORK/corpus.etf" "$WORK/kept.etf" "${checks[@]}"
 
 # Each implementation runs in BENCH_VMS VMs, interleaved (A B C A B C): the
 # report pools their rounds, which evens out VM-to-VM differences (address
@@ -139,8 +204,8 @@ if [[ -n "${BENCH_QUICK:-}" && "${BENCH_QUICK}" != 0 ]]; then vms=${BENCH_VMS:-1
 results=()
 for ((v = 1; v <= vms; v++)); do
     for i in "${IMPLS[@]}"; do
-        vm "${DIRS[$i]}" run "$i" "$WORK/kept.etf" "$WORK/result-$i-$v.term"
+        vm "${DIRS[$i]}" "${FORBID[$i]}" run "$i" "$WORK/kept.etf" "$WORK/result-$i-$v.term"
         results+=("$WORK/result-$i-$v.term")
     done
 done
-vm "" report "${results[@]}"
+vm "" "" report "${results[@]}"

@@ -1,7 +1,8 @@
 %%% @doc XML parse / stream / serialise benchmark for `make bench-xml'.
 %%%
 %%% One Erlang VM per implementation (ours and esl/exml both define `exml'
-%%% and `exml_stream', so they can never share a code path). `bench/xml/run.sh'
+%%% and `exml_stream', our fast_xml drop-in and Debian's fast_xml both define
+%%% `fxml' and `fxml_stream', so they can never share a code path). `bench/xml/run.sh'
 %%% drives the phases below, each one a separate `erl -noshell -run' call:
 %%%
 %%%   prep   CorpusJsonl OutEtf        corpus (or the built-in fallback) -> ETF
@@ -11,8 +12,9 @@
 %%%   report Term...                   tables, ratios and the `summary:' line
 %%%
 %%% Impl is `ours' or `exml' (both through the exml API: `exml:parse/1',
-%%% `exml_stream:new_parser/0' + `parse/2', `exml:to_binary/1') or `fast_xml'
-%%% (`fxml_stream:parse_element/1', `fxml_stream:new/3' with `no_gen_server'
+%%% `exml_stream:new_parser/0' + `parse/2', `exml:to_binary/1') or
+%%% `ours_fxml' or `fast_xml' (both through the fast_xml API:
+%%% `fxml_stream:parse_element/1', `fxml_stream:new/3' with `no_gen_server'
 %%% + `parse/2', `fxml:element_to_binary/1').
 %%%
 %%% Units: MB = 10^6 bytes; every figure is the median of the timed rounds,
@@ -57,9 +59,11 @@ dispatch(Other) -> fail("bad arguments: ~p", [Other]).
 impl("ours") -> ours;
 impl("exml") -> exml;
 impl("fast_xml") -> fast_xml;
-impl(Other) -> fail("unknown implementation ~s (ours | exml | fast_xml)", [Other]).
+impl("ours_fxml") -> ours_fxml;
+impl(Other) -> fail("unknown implementation ~s (ours | exml | fast_xml | ours_fxml)", [Other]).
 
 api(fast_xml) -> fxml;
+api(ours_fxml) -> fxml;
 api(_) -> exml.
 
 fail(Fmt, Args) -> throw({bench_error, Fmt, Args}).
@@ -287,6 +291,7 @@ check(Impl, In, Out) ->
     load_impl(Impl),
     {_Source, Stanzas} = read_etf(In),
     Results = [{Label, check_one(api(Impl), Xml)} || {Label, Xml} <- Stanzas],
+    check_loaded(Impl),
     Rejected = [{I, Label, Why}
                 || {I, {Label, Why}} <- lists:zip(lists:seq(1, length(Results)), Results),
                    Why =/= ok],
@@ -433,6 +438,7 @@ run(Impl, In, Out) ->
               "(~b sub-binaries pinning larger binaries)~n",
               [Impl, maps:get(heap_bytes, Mem), maps:get(offheap_bytes, Mem),
                maps:get(ratio, Mem), maps:get(pinning_subbins, Mem)]),
+    check_loaded(Impl),
 
     Result = #{impl => Impl, where => list_to_binary(Where), source => Source,
                stanzas => NSt, input_bytes => InBytes, params => P,
@@ -582,6 +588,8 @@ count_xmlel([], N) -> N.
 
 fxml_feed([C | T], S, N) ->
     S1 = fxml_stream:parse(S, C),
+    is_reference(S1) orelse is_tuple(S1) orelse
+        error({fxml_stream_parse_returned, S1}),
     case drain(N) of
         {error, _} = E -> E;
         {N1, false} -> fxml_feed(T, S1, N1);
@@ -717,21 +725,24 @@ count_bins(_, Acc) -> Acc.
 
 %% Load the modules the workloads call, make sure they come from the
 %% expected directories (XML_BENCH_EXPECT, colon-separated, set by run.sh)
-%% and that their NIFs load. Returns a description of where they came from.
+%% and that their NIFs load. XML_BENCH_FORBID: the directories of the other
+%% implementations of the same API (same module names); none may be on the
+%% code path or have anything loaded from it. Returns a description of
+%% where the modules came from.
 load_impl(Impl) ->
+    Expect = env_dirs("XML_BENCH_EXPECT"),
+    %% (a harness self-check may point both columns at the same build)
+    Forbid = env_dirs("XML_BENCH_FORBID") -- Expect,
+    code_path(Impl, Expect, Forbid),
     Mods = case api(Impl) of
                exml -> [exml, exml_stream];
                fxml -> [fxml, fxml_stream]
            end,
-    _ = case Impl of
-            fast_xml -> application:load(fast_xml);
-            _ -> application:load(exml)
-        end,
-    Expect = case os:getenv("XML_BENCH_EXPECT") of
-                 false -> [];
-                 "" -> [];
-                 E -> [filename:absname(D) || D <- string:split(E, ":", all), D =/= ""]
-             end,
+    App = case api(Impl) of
+              fxml -> fast_xml;
+              exml -> exml
+          end,
+    _ = application:load(App),
     Paths = [begin
                  case code:ensure_loaded(M) of
                      {module, M} -> ok;
@@ -746,9 +757,85 @@ load_impl(Impl) ->
                           [Impl, M, Dir, lists:join(":", Expect)]),
                  Dir
              end || M <- Mods],
-    %% A smoke call proves the NIF is there (on_load may be lazy).
+    case code:where_is_file(atom_to_list(App) ++ ".app") of
+        non_existing -> ok;
+        AppFile ->
+            AppDir = filename:dirname(filename:absname(AppFile)),
+            Expect =:= [] orelse lists:member(AppDir, Expect) orelse
+                fail("~s: application ~s resolves to ~s, not to ~s",
+                     [Impl, App, AppFile, lists:join(":", Expect)])
+    end,
+    %% A smoke call proves the NIF is there (on_load may be lazy; our
+    %% fxml modules load xmpp_accel_nif only on their first call).
     smoke(api(Impl), Impl),
+    check_loaded(Impl),
     lists:join(", ", lists:usort(Paths)).
+
+env_dirs(Var) ->
+    case os:getenv(Var) of
+        false -> [];
+        E -> [filename:absname(D) || D <- string:split(E, ":", all), D =/= ""]
+    end.
+
+%% The expected dirs must come before OTP's own (-pa put them in front);
+%% a forbidden dir on the path is taken off it if it is part of OTP's
+%% default path (Debian's fast_xml is, under code:root_dir()), and is an
+%% error if anything else put it there.
+code_path(Impl, Expect, Forbid) ->
+    Root = filename:absname(code:root_dir()),
+    Path = code:get_path(),
+    Abs = [filename:absname(D) || D <- Path],
+    Indexed = lists:zip(lists:seq(1, length(Abs)), Abs),
+    FirstOtp = case [I || {I, D} <- Indexed, under(D, Root),
+                          not lists:member(D, Expect)] of
+                   [] -> length(Abs) + 1;
+                   Is -> lists:min(Is)
+               end,
+    [case [I || {I, D} <- Indexed, D =:= E] of
+         [] -> fail("~s: ~s is not on the code path", [Impl, E]);
+         [I | _] when I > FirstOtp ->
+             fail("~s: ~s is not ahead of OTP's dirs on the code path", [Impl, E]);
+         _ -> ok
+     end || E <- Expect],
+    [case under(A, Root) of
+         true ->
+             del_path_all(D);
+         false ->
+             fail("~s: ~s (another implementation with the same module names) "
+                  "is on the code path", [Impl, D])
+     end || {D, A} <- lists:zip(Path, Abs), lists:member(A, Forbid)],
+    put(xml_bench_dirs, {Expect, Forbid}),
+    ok.
+
+del_path_all(D) ->
+    case code:del_path(D) of
+        true -> del_path_all(D);
+        false -> ok
+    end.
+
+under(Dir, Root) ->
+    lists:prefix(filename:split(Root), filename:split(Dir)).
+
+%% Every loaded module named like a benchmarked one (exml*, fxml*,
+%% fast_xml*, xmpp_accel*) must come from the expected dirs, and nothing may
+%% have been loaded from a forbidden dir. Called after loading and again at
+%% the end of the run (modules loaded lazily during the workloads).
+check_loaded(Impl) ->
+    {Expect, Forbid} = get(xml_bench_dirs),
+    Bad = [{M, Dir}
+           || {M, F} <- code:all_loaded(), is_list(F),
+              Dir <- [filename:dirname(filename:absname(F))],
+              lists:member(Dir, Forbid)
+                  orelse (Expect =/= [] andalso bench_module(M)
+                          andalso not lists:member(Dir, Expect))],
+    Bad =:= [] orelse
+        fail("~s: module(s) loaded from the wrong dir: ~p (expected only ~s)",
+             [Impl, Bad, lists:join(":", Expect)]),
+    ok.
+
+bench_module(M) ->
+    N = atom_to_list(M),
+    lists:any(fun(P) -> lists:prefix(P, N) end, ["exml", "fxml", "fast_xml", "xmpp_accel"]).
 
 smoke(Api, Impl) ->
     Xml = <<"<message to='a@b'><body>x</body></message>">>,
@@ -786,16 +873,20 @@ report(Files) ->
     Ours = maps:get(ours, ByImpl, undefined),
     Fx = maps:get(fast_xml, ByImpl, undefined),
     Ex = maps:get(exml, ByImpl, undefined),
+    OursFx = maps:get(ours_fxml, ByImpl, undefined),
     consistency(Results),
     Ours =:= undefined andalso fail("report: no result for ours", []),
     Fx =:= undefined andalso fail("report: no result for fast_xml", []),
-    io:format("~n== ratios (throughput ours / peer; > 1.00 means ours is faster; "
-              "memory: bytes ours / peer, < 1.00 means ours is smaller) ==~n"),
+    io:format("~n== ratios (throughput A / B for row A/B; > 1.00 means A is faster; "
+              "memory: bytes A / B, < 1.00 means A is smaller) ==~n"),
     Peers = [{fast_xml, Fx}] ++ [{exml, Ex} || Ex =/= undefined],
     ratio_table([{"ours/" ++ atom_to_list(N), Ours, P} || {N, P} <- Peers]
-                ++ [{"exml/fast_xml", Ex, Fx} || Ex =/= undefined]),
+                ++ [{"exml/fast_xml", Ex, Fx} || Ex =/= undefined]
+                ++ [{"ours_fxml/fast_xml", OursFx, Fx} || OursFx =/= undefined]),
     Ex =:= undefined andalso
         io:format("(exml column skipped: EXML_DIR not set)~n"),
+    OursFx =:= undefined andalso
+        io:format("(ours_fxml column skipped: our fast_xml drop-in not built)~n"),
     [io:format("NOTE: ~s failed ~s (ratios NA): ~ts~n", [I, N, Why])
      || #{impl := I, workloads := Ws} <- Results, #{name := N, failed := Why} <- Ws],
     Sum = [{"whole_vs_fast_xml", ratio(Ours, Fx, whole)},
@@ -810,7 +901,10 @@ report(Files) ->
                _ -> [{"whole_vs_exml", ratio(Ours, Ex, whole)},
                      {"stream1460_vs_exml", ratio(Ours, Ex, stream1460)},
                      {"serialise_vs_exml", ratio(Ours, Ex, serialise)}]
-           end,
+           end
+        ++ [{"fxml_parse_element_vs_fast_xml", ratio_or_na(OursFx, Fx, whole)},
+            {"fxml_stream1460_vs_fast_xml", ratio_or_na(OursFx, Fx, stream1460)},
+            {"fxml_serialise_vs_fast_xml", ratio_or_na(OursFx, Fx, serialise)}],
     io:format("~nsummary:~s~n", [[[" ", K, "=", V] || {K, V} <- Sum]]).
 
 %% Pool the timed rounds of several VMs of one implementation; recompute
@@ -874,11 +968,11 @@ notes(_, _) ->
 
 ratio_table(Rows) ->
     Names = [whole, stream1460, stream16384, big1mb, serialise],
-    io:format("  ~-14s", ["ratio"]),
+    io:format("  ~-18s", ["ratio"]),
     [io:format(" ~11s", [N]) || N <- Names],
     io:format(" ~11s~n", ["memory"]),
     [begin
-         io:format("  ~-14s", [Label]),
+         io:format("  ~-18s", [Label]),
          [io:format(" ~11s", [ratio(A, B, N)]) || N <- Names],
          io:format(" ~11s~n", [fmt2(total_mem(A) / total_mem(B))])
      end || {Label, A, B} <- Rows],
@@ -899,6 +993,9 @@ ratio(A, B, Name) ->
         {#{mbps := Ma}, #{mbps := Mb}} -> fmt2(Ma / Mb);
         _ -> "NA"
     end.
+
+ratio_or_na(undefined, _B, _Name) -> "NA";
+ratio_or_na(A, B, Name) -> ratio(A, B, Name).
 
 fmt2(X) -> float_to_list(float(X), [{decimals, 2}]).
 

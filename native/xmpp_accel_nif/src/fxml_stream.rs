@@ -17,10 +17,11 @@
 
 use crate::atoms;
 use crate::budget;
-use crate::term::{binary, tuple, wrap};
+use crate::term::{binary, tuple};
 use crate::xml_fxml::{element_term, error_reason, stream_end_term, stream_start_term, Shape};
+use rustler::sys::enif_send;
 use rustler::sys::ErlNifTerm as ERL_NIF_TERM;
-use rustler::{Atom, Binary, Env, LocalPid, NifResult, Resource, ResourceArc, Term};
+use rustler::{Atom, Binary, Env, LocalPid, NifResult, OwnedEnv, Resource, ResourceArc, Term};
 use std::sync::{Mutex, MutexGuard};
 use xmpp_accel_core::xml::fxml_ns::{normalize_stanza, StreamNamespaces};
 use xmpp_accel_core::xml::{Event, Item, Limits, Mode, Parser, Tape};
@@ -44,6 +45,8 @@ struct State {
     namespaces: StreamNamespaces,
     /// Scratch tape for normalised stanzas.
     scratch: Tape,
+    /// Where events are built before they are sent (cleared after each).
+    msg_env: Option<OwnedEnv>,
 }
 
 #[derive(Clone)]
@@ -114,6 +117,7 @@ fn fxml_stream_new<'a>(
         fresh_error: None,
         namespaces: StreamNamespaces::default(),
         scratch: Tape::default(),
+        msg_env: Some(OwnedEnv::new()),
     };
     Ok(ResourceArc::new(FxmlStream {
         state: Mutex::new(Some(state)),
@@ -121,52 +125,67 @@ fn fxml_stream_new<'a>(
 }
 
 impl State {
-    fn send(&mut self, env: Env<'_>, event: ERL_NIF_TERM, all_state: bool) {
-        let msg = if self.gen_server {
-            let tag = if all_state {
-                atoms::gen_all_state_event()
+    /// Builds one event in the message environment, sends it to the
+    /// callback process (wrapped for gen_server/gen_fsm unless
+    /// `no_gen_server`) and clears that environment, so a chunk with many
+    /// events needs no more memory than its largest event (as in fast_xml).
+    fn emit(
+        &mut self,
+        caller: Env<'_>,
+        all_state: bool,
+        build: impl FnOnce(Env<'_>, &mut State) -> ERL_NIF_TERM,
+    ) {
+        let mut msg_env = self.msg_env.take().unwrap_or_default();
+        msg_env.run(|m| {
+            let event = build(m, self);
+            let msg = if self.gen_server {
+                let tag = if all_state {
+                    atoms::gen_all_state_event()
+                } else {
+                    atoms::gen_event()
+                };
+                tuple(m, &[tag.to_term(m).as_c_arg(), event])
             } else {
-                atoms::gen_event()
+                event
             };
-            tuple(env, &[tag.to_term(env).as_c_arg(), event])
-        } else {
-            event
-        };
-        // a dead callback process is not an error (as in fast_xml)
-        let _ = env.send(&self.pid, wrap(env, msg));
+            // SAFETY: `msg` lives in `m`, a process-independent env; `caller`
+            // is the calling process's env (normal or dirty scheduler thread).
+            // A dead callback process is not an error (as in fast_xml).
+            unsafe {
+                enif_send(caller.as_c_arg(), self.pid.as_c_arg(), m.as_c_arg(), msg);
+            }
+        });
+        msg_env.clear();
+        self.msg_env = Some(msg_env);
         self.size = 0;
     }
 
-    fn send_error(&mut self, env: Env<'_>) {
-        let reason = match &self.error {
-            Some(StreamError::TooBig) => binary(env, TOO_BIG.as_bytes()),
-            Some(StreamError::Parse(e)) => error_reason(env, e),
-            None => return,
-        };
-        let event = match self.shape {
-            Shape::Records => tuple(
-                env,
-                &[atoms::xmlstreamerror().to_term(env).as_c_arg(), reason],
-            ),
-            Shape::Maps => {
-                let keys = [
-                    Atom::from_str(env, "__struct__")
-                        .map(|a| a.to_term(env).as_c_arg())
-                        .unwrap_or_default(),
-                    Atom::from_str(env, "desc")
-                        .map(|a| a.to_term(env).as_c_arg())
-                        .unwrap_or_default(),
-                ];
-                let values = [
-                    Atom::from_str(env, "Elixir.FastXML.StreamError")
-                        .map(|a| a.to_term(env).as_c_arg())
-                        .unwrap_or_default(),
-                    reason,
-                ];
-                crate::term::map(env, &keys, &values).unwrap_or_default()
+    fn send_error(&mut self, caller: Env<'_>) {
+        if self.error.is_none() {
+            return;
+        }
+        self.emit(caller, false, |env, state| {
+            let reason = match &state.error {
+                Some(StreamError::Parse(e)) => error_reason(env, e),
+                _ => binary(env, TOO_BIG.as_bytes()),
+            };
+            match state.shape {
+                Shape::Records => tuple(
+                    env,
+                    &[atoms::xmlstreamerror().to_term(env).as_c_arg(), reason],
+                ),
+                Shape::Maps => {
+                    let atom = |name: &str| {
+                        Atom::from_str(env, name)
+                            .map(|a| a.to_term(env).as_c_arg())
+                            .unwrap_or_default()
+                    };
+                    let keys = [atom("__struct__"), atom("desc")];
+                    let values = [atom("Elixir.FastXML.StreamError"), reason];
+                    crate::term::map(env, &keys, &values).unwrap_or_default()
+                }
             }
-        };
-        self.send(env, event, false);
+        });
     }
 
     /// Parses one chunk; its events wait on the tape for [`State::deliver`].
@@ -223,7 +242,7 @@ impl State {
     }
 
     /// Sends the complete events on the tape, stopping at a stanza over the element limit.
-    fn send_events(&mut self, env: Env<'_>) {
+    fn send_events(&mut self, caller: Env<'_>) {
         let count = self.parser.tape().events.len();
         for i in 0..count {
             let event = self.parser.tape().events[i].clone();
@@ -235,8 +254,9 @@ impl State {
                         _ => None,
                     });
                     self.namespaces = StreamNamespaces::from_attrs(attrs);
-                    let term = stream_start_term(env, self.shape, tape, range.start);
-                    self.send(env, term, false);
+                    self.emit(caller, false, |env, s| {
+                        stream_start_term(env, s.shape, s.parser.tape(), range.start)
+                    });
                 }
                 Event::Element(range) => {
                     if self.started_elements(Some(range.clone())) >= self.max_elements {
@@ -252,28 +272,30 @@ impl State {
                         declarations,
                         &mut self.scratch,
                     );
-                    let el = element_term(env, self.shape, &self.scratch, normal, false);
-                    let term = match self.shape {
-                        Shape::Records => tuple(
-                            env,
-                            &[atoms::xmlstreamelement().to_term(env).as_c_arg(), el],
-                        ),
-                        Shape::Maps => el,
-                    };
-                    self.send(env, term, false);
+                    self.emit(caller, false, |env, s| {
+                        let el = element_term(env, s.shape, &s.scratch, normal, false);
+                        match s.shape {
+                            Shape::Records => tuple(
+                                env,
+                                &[atoms::xmlstreamelement().to_term(env).as_c_arg(), el],
+                            ),
+                            Shape::Maps => el,
+                        }
+                    });
                 }
                 Event::StreamEnd(span) => {
-                    let name = self.parser.tape().get(span).to_vec();
-                    let term = stream_end_term(env, self.shape, &name);
-                    self.send(env, term, false);
+                    self.emit(caller, false, |env, s| {
+                        stream_end_term(env, s.shape, s.parser.tape().get(span))
+                    });
                 }
                 Event::StreamText(span) => {
-                    let text = binary(env, self.parser.tape().get(span));
-                    let term = tuple(
-                        env,
-                        &[atoms::xmlstreamcdata().to_term(env).as_c_arg(), text],
-                    );
-                    self.send(env, term, true);
+                    self.emit(caller, true, |env, s| {
+                        let text = binary(env, s.parser.tape().get(span));
+                        tuple(
+                            env,
+                            &[atoms::xmlstreamcdata().to_term(env).as_c_arg(), text],
+                        )
+                    });
                 }
             }
         }

@@ -16,7 +16,6 @@ use rustler::sys::{
 use rustler::{Binary, Env, NifResult, Term};
 use std::ops::Range;
 use xmpp_accel_core::xml::escape::{escape_text_fxml, write_attr_value_fxml};
-use xmpp_accel_core::xml::fxml_ns::declarations_first;
 use xmpp_accel_core::xml::{Item, Limits, Mode, Parser, Tape, XmlError};
 
 /// How fast_xml shapes its terms.
@@ -42,42 +41,56 @@ fn attrs_of<'t>(
         })
 }
 
-/// `[{Name, Value}]` (or a map with `Maps`), declarations first when `reorder`.
+/// `[{Name, Value}]` (or a map with `Maps`) of the element starting at
+/// item `at`; declarations first when `reorder`. `scratch` is working space.
 pub fn attrs_term(
     env: Env<'_>,
     shape: Shape,
-    pairs: &[(&[u8], &[u8])],
+    tape: &Tape,
+    at: usize,
+    count: usize,
     reorder: bool,
+    scratch: &mut Vec<ERL_NIF_TERM>,
 ) -> ERL_NIF_TERM {
-    let order: Vec<usize> = if reorder {
-        declarations_first(pairs).collect()
+    let is_decl = |k: &[u8]| k == b"xmlns" || k.starts_with(b"xmlns:");
+    let base = scratch.len();
+    // passes: declarations then the others when reordering, else one pass
+    let passes: &[Option<bool>] = if reorder {
+        &[Some(true), Some(false)]
     } else {
-        (0..pairs.len()).collect()
+        &[None]
     };
-    match shape {
-        Shape::Records => {
-            let items: Vec<ERL_NIF_TERM> = order
-                .iter()
-                .map(|&i| tuple(env, &[binary(env, pairs[i].0), binary(env, pairs[i].1)]))
-                .collect();
-            list(env, &items)
+    for pass in passes {
+        for (k, v) in attrs_of(tape, at, count) {
+            if pass.is_some_and(|decls| decls != is_decl(k)) {
+                continue;
+            }
+            match shape {
+                Shape::Records => scratch.push(tuple(env, &[binary(env, k), binary(env, v)])),
+                Shape::Maps => {
+                    // fast_xml's maps lose the declarations it read (it updates
+                    // keys that are not there yet); only those it adds remain
+                    if reorder && is_decl(k) {
+                        continue;
+                    }
+                    scratch.push(binary(env, k));
+                    scratch.push(binary(env, v));
+                }
+            }
         }
+    }
+    let term = match shape {
+        Shape::Records => list(env, &scratch[base..]),
         Shape::Maps => {
-            // fast_xml's maps lose the declarations it read (it updates keys
-            // that are not there yet); only those it adds itself remain, and
-            // those are not `reorder`ed input
-            let is_decl = |k: &[u8]| k == b"xmlns" || k.starts_with(b"xmlns:");
-            let order: Vec<usize> = order
-                .into_iter()
-                .filter(|&i| !(reorder && is_decl(pairs[i].0)))
-                .collect();
-            let keys: Vec<ERL_NIF_TERM> = order.iter().map(|&i| binary(env, pairs[i].0)).collect();
-            let values: Vec<ERL_NIF_TERM> =
-                order.iter().map(|&i| binary(env, pairs[i].1)).collect();
+            let pairs = &scratch[base..];
+            let keys: Vec<ERL_NIF_TERM> = pairs.iter().step_by(2).copied().collect();
+            let values: Vec<ERL_NIF_TERM> = pairs.iter().skip(1).step_by(2).copied().collect();
             // a repeated key cannot happen (the parser refuses duplicates)
             map(env, &keys, &values).unwrap_or_else(|| map(env, &[], &[]).unwrap_or_default())
         }
-    }
+    };
+    scratch.truncate(base);
+    term
 }
 
 fn struct_term(env: Env<'_>, module: &str, fields: &[(&str, ERL_NIF_TERM)]) -> ERL_NIF_TERM {
@@ -110,14 +123,12 @@ pub fn element_term(
     let xmlcdata = atoms::xmlcdata().to_term(env).as_c_arg();
     let mut children: Vec<ERL_NIF_TERM> = Vec::with_capacity(32);
     let mut open: Vec<(ERL_NIF_TERM, ERL_NIF_TERM, usize)> = Vec::with_capacity(16);
-    let mut pairs: Vec<(&[u8], &[u8])> = Vec::with_capacity(8);
     let mut i = range.start;
     while i < range.end {
         match tape.items[i] {
             Item::Start { name, attrs } => {
-                pairs.clear();
-                pairs.extend(attrs_of(tape, i, attrs as usize));
-                let attrs_t = attrs_term(env, shape, &pairs, reorder);
+                let attrs_t =
+                    attrs_term(env, shape, tape, i, attrs as usize, reorder, &mut children);
                 open.push((binary(env, tape.get(name)), attrs_t, children.len()));
                 i += attrs as usize;
             }
@@ -158,9 +169,8 @@ pub fn stream_start_term(env: Env<'_>, shape: Shape, tape: &Tape, at: usize) -> 
     let Item::Start { name, attrs } = tape.items[at] else {
         return atoms::error().to_term(env).as_c_arg();
     };
-    let pairs: Vec<(&[u8], &[u8])> = attrs_of(tape, at, attrs as usize).collect();
     let name = binary(env, tape.get(name));
-    let attrs = attrs_term(env, shape, &pairs, true);
+    let attrs = attrs_term(env, shape, tape, at, attrs as usize, true, &mut Vec::new());
     match shape {
         Shape::Records => tuple(
             env,
@@ -241,34 +251,50 @@ fn shape_of(env: Env<'_>, options: Option<Term<'_>>) -> NifResult<Shape> {
     Ok(shape)
 }
 
+thread_local! {
+    /// One whole-element parser per scheduler thread, reused call after call.
+    static DOC_PARSER: std::cell::RefCell<Parser> =
+        std::cell::RefCell::new(Parser::new(Mode::Document, Limits::default()));
+}
+
 fn parse_element_impl<'a>(
     env: Env<'a>,
     input: Binary<'a>,
     options: Option<Term<'a>>,
 ) -> NifResult<Term<'a>> {
     let shape = shape_of(env, options)?;
-    let mut parser = Parser::new(Mode::Document, Limits::default());
-    let result = parser.feed(input.as_slice()).and_then(|_| parser.finish());
+    Ok(DOC_PARSER.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut parser) => {
+            parser.reset();
+            let term = parse_element_with(env, shape, &mut parser, input.as_slice());
+            if parser.buffered_bytes() > 256 * 1024 {
+                *parser = Parser::new(Mode::Document, Limits::default());
+            }
+            term
+        }
+        Err(_) => {
+            let mut parser = Parser::new(Mode::Document, Limits::default());
+            parse_element_with(env, shape, &mut parser, input.as_slice())
+        }
+    }))
+}
+
+fn parse_element_with<'a>(
+    env: Env<'a>,
+    shape: Shape,
+    parser: &mut Parser,
+    input: &[u8],
+) -> Term<'a> {
+    let error = atoms::error().to_term(env).as_c_arg();
+    let result = parser.feed(input).and_then(|_| parser.finish());
     let term = match (result, parser.tape().events.first()) {
         (Ok(()), Some(xmpp_accel_core::xml::Event::Element(range))) => {
             element_term(env, shape, parser.tape(), range.clone(), true)
         }
-        (Ok(()), _) => tuple(
-            env,
-            &[
-                atoms::error().to_term(env).as_c_arg(),
-                error_reason(env, &XmlError::UnexpectedEof),
-            ],
-        ),
-        (Err(e), _) => tuple(
-            env,
-            &[
-                atoms::error().to_term(env).as_c_arg(),
-                error_reason(env, &e),
-            ],
-        ),
+        (Ok(()), _) => tuple(env, &[error, error_reason(env, &XmlError::UnexpectedEof)]),
+        (Err(e), _) => tuple(env, &[error, error_reason(env, &e)]),
     };
-    Ok(wrap(env, term))
+    wrap(env, term)
 }
 
 /// `fxml_stream:parse_element/1,2`: `#xmlel{} | {error, {Code, Msg}}`; `dirty` when large.

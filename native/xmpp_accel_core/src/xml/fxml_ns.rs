@@ -58,9 +58,9 @@ impl StreamNamespaces {
 }
 
 /// One open element while rewriting.
-struct Frame {
+struct Frame<'a> {
     /// The namespace its children compare against.
-    namespace: Vec<u8>,
+    namespace: &'a [u8],
     /// An ancestor (or itself) redeclared a prefix of the stream header.
     redefined: bool,
     /// How many declarations it added to the scope.
@@ -88,7 +88,7 @@ pub fn normalize_stanza(
         scope.push((p, u));
     }
     let mut frames: Vec<Frame> = vec![Frame {
-        namespace: stream.default.clone(),
+        namespace: &stream.default,
         redefined: false,
         declared: 0,
     }];
@@ -124,7 +124,7 @@ pub fn normalize_stanza(
                 let parent = frames.last().expect("the stream frame is never popped");
                 let keep_prefix =
                     !prefix.is_empty() && !parent.redefined && stream.declares(prefix, uri);
-                let same_ns = !keep_prefix && uri == parent.namespace.as_slice();
+                let same_ns = !keep_prefix && uri == parent.namespace;
                 let replace = !keep_prefix && !same_ns;
                 let mut redefined = parent.redefined;
                 // name
@@ -183,11 +183,7 @@ pub fn normalize_stanza(
                 if let Item::Start { attrs, .. } = &mut out.items[start_at] {
                     *attrs = count;
                 }
-                let namespace = if keep_prefix {
-                    parent.namespace.clone()
-                } else {
-                    uri.to_vec()
-                };
+                let namespace = if keep_prefix { parent.namespace } else { uri };
                 frames.push(Frame {
                     namespace,
                     redefined,
