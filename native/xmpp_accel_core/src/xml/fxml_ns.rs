@@ -61,6 +61,8 @@ impl StreamNamespaces {
 struct Frame<'a> {
     /// The namespace its children compare against.
     namespace: &'a [u8],
+    /// The default namespace in scope inside it.
+    default: &'a [u8],
     /// An ancestor (or itself) redeclared a prefix of the stream header.
     redefined: bool,
     /// How many declarations it added to the scope.
@@ -81,14 +83,14 @@ pub fn normalize_stanza(
     out: &mut Tape,
 ) -> Range<usize> {
     let first = out.items.len();
-    // Prefix bindings in scope, innermost last: (prefix, uri); "" is the default.
+    // Prefix bindings in scope, innermost last: (prefix, uri).
     let mut scope: Vec<(&[u8], &[u8])> = Vec::with_capacity(16);
-    scope.push((b"", &stream.default));
     for (p, u) in &stream.prefixes {
         scope.push((p, u));
     }
     let mut frames: Vec<Frame> = vec![Frame {
         namespace: &stream.default,
+        default: &stream.default,
         redefined: false,
         declared: 0,
     }];
@@ -101,30 +103,43 @@ pub fn normalize_stanza(
                     Item::Attr { name, value } => Some((tape.get(name), tape.get(value))),
                     _ => None,
                 };
-                // declarations of this element enter the scope first
+                // declarations of this element enter the scope first; the
+                // default namespace is tracked per element (most elements
+                // have no prefix and only need it)
                 let mark = scope.len();
+                let mut default = frames.last().map_or(&stream.default[..], |f| f.default);
                 for (k, v) in attrs_items.iter().filter_map(attr) {
-                    if k == b"xmlns" {
-                        scope.push((b"", v));
-                    } else if let Some(p) = k.strip_prefix(b"xmlns:") {
-                        scope.push((p, v));
+                    if k.len() >= 5 && k.starts_with(b"xmlns") {
+                        if k.len() == 5 {
+                            default = v;
+                        } else if let Some(p) = k.strip_prefix(b"xmlns:") {
+                            scope.push((p, v));
+                        }
                     }
                 }
                 let full = tape.get(name);
-                let (prefix, local) = match full.iter().position(|&b| b == b':') {
+                let (prefix, local) = match memchr::memchr(b':', full) {
                     Some(c) => (&full[..c], &full[c + 1..]),
                     None => (&full[..0], full),
                 };
-                let uri = scope
-                    .iter()
-                    .rev()
-                    .find(|(p, _)| *p == prefix)
-                    .map(|(_, u)| *u)
-                    .unwrap_or(b"");
+                let uri = if prefix.is_empty() {
+                    default
+                } else {
+                    scope
+                        .iter()
+                        .rev()
+                        .find(|(p, _)| *p == prefix)
+                        .map(|(_, u)| *u)
+                        .unwrap_or(b"")
+                };
                 let parent = frames.last().expect("the stream frame is never popped");
                 let keep_prefix =
                     !prefix.is_empty() && !parent.redefined && stream.declares(prefix, uri);
-                let same_ns = !keep_prefix && uri == parent.namespace;
+                // most often the very same bytes: compare pointers first
+                let same_ns = !keep_prefix
+                    && ((uri.as_ptr() == parent.namespace.as_ptr()
+                        && uri.len() == parent.namespace.len())
+                        || uri == parent.namespace);
                 let replace = !keep_prefix && !same_ns;
                 let mut redefined = parent.redefined;
                 // name
@@ -186,6 +201,7 @@ pub fn normalize_stanza(
                 let namespace = if keep_prefix { parent.namespace } else { uri };
                 frames.push(Frame {
                     namespace,
+                    default,
                     redefined,
                     declared: scope.len() - mark,
                 });
