@@ -1,1 +1,2 @@
+pub mod fanout;
 pub mod xml;

@@ -12,6 +12,7 @@
 
 mod atoms;
 mod budget;
+mod fanout;
 mod fxml_stream;
 mod intern;
 mod term;
@@ -22,6 +23,7 @@ mod xml_stream;
 fn load(env: rustler::Env, _info: rustler::Term) -> bool {
     env.register::<xml_stream::StreamResource>().is_ok()
         && env.register::<fxml_stream::FxmlStream>().is_ok()
+        && env.register::<fanout::TemplateResource>().is_ok()
 }
 
 rustler::init!("xmpp_accel_nif", load = load);

@@ -219,14 +219,14 @@ fn exml_parse_dirty<'a>(env: Env<'a>, input: Term<'a>) -> NifResult<Term<'a>> {
 
 // ---------------------------------------------------------------- terms -> bytes
 
-enum WalkError {
+pub enum WalkError {
     BadArg,
     TooBig,
 }
 
 /// How much a normal-scheduler call may write; `None` on a dirty scheduler.
 #[derive(Clone, Copy)]
-struct Budget {
+pub struct Budget {
     bytes: usize,
     nodes: usize,
 }
@@ -278,12 +278,52 @@ struct Atoms {
     cdata: ERL_NIF_TERM,
 }
 
+/// What walking an `#xmlel{}` produces: the bytes (a [`Writer`]) or the
+/// walk itself (for templates). The calls follow [`Writer`]'s.
+pub trait ExmlSink<'a> {
+    fn len(&self) -> usize;
+    fn start(&mut self, name: &'a [u8]);
+    fn attr(&mut self, key: &'a [u8], value: &'a [u8]);
+    fn empty(&mut self);
+    fn inline_text(&mut self, name: &'a [u8], text: &'a [u8]);
+    fn open(&mut self);
+    fn text(&mut self, text: &'a [u8], cdata: bool);
+    fn close(&mut self, name: &'a [u8]);
+}
+
+impl<'a> ExmlSink<'a> for Writer<'_> {
+    fn len(&self) -> usize {
+        Writer::len(self)
+    }
+    fn start(&mut self, name: &'a [u8]) {
+        Writer::start(self, name)
+    }
+    fn attr(&mut self, key: &'a [u8], value: &'a [u8]) {
+        Writer::attr(self, key, value)
+    }
+    fn empty(&mut self) {
+        Writer::empty(self)
+    }
+    fn inline_text(&mut self, name: &'a [u8], text: &'a [u8]) {
+        Writer::inline_text(self, name, text)
+    }
+    fn open(&mut self) {
+        Writer::open(self)
+    }
+    fn text(&mut self, text: &'a [u8], cdata: bool) {
+        Writer::text(self, text, cdata)
+    }
+    fn close(&mut self, name: &'a [u8]) {
+        Writer::close(self, name)
+    }
+}
+
 /// Writes `#xmlel{}` while walking it, iteratively (any depth is safe).
-fn write_xmlel<'a>(
+pub fn write_xmlel<'a, S: ExmlSink<'a>>(
     env: Env<'a>,
     root: Term<'a>,
     budget: Option<Budget>,
-    w: &mut Writer<'_>,
+    w: &mut S,
 ) -> Result<(), WalkError> {
     let atoms = Atoms {
         xmlel: atoms::xmlel().to_term(env).as_c_arg(),

@@ -17,7 +17,8 @@
          fxml_element_to_header/1, fxml_element_to_header_dirty/1,
          fxml_stream_new/3, fxml_stream_parse/2, fxml_stream_parse_dirty/2,
          fxml_stream_reset/1, fxml_stream_close/1,
-         fxml_stream_change_callback_pid/2, fxml_stream_change_limits/3]).
+         fxml_stream_change_callback_pid/2, fxml_stream_change_limits/3,
+         fanout_template/2, fanout_render/2, fanout_send/3]).
 
 -nifs([exml_parse/1, exml_parse_dirty/1,
        exml_to_binary/2, exml_to_binary_dirty/2,
@@ -28,7 +29,8 @@
        fxml_element_to_header/1, fxml_element_to_header_dirty/1,
        fxml_stream_new/3, fxml_stream_parse/2, fxml_stream_parse_dirty/2,
        fxml_stream_reset/1, fxml_stream_close/1,
-       fxml_stream_change_callback_pid/2, fxml_stream_change_limits/3]).
+       fxml_stream_change_callback_pid/2, fxml_stream_change_limits/3,
+       fanout_template/2, fanout_render/2, fanout_send/3]).
 
 -on_load(load/0).
 
@@ -146,3 +148,18 @@ fxml_stream_change_callback_pid(_State, _Pid) -> erlang:nif_error(not_loaded).
 %% @doc Sets the size and element limits: `ok'.
 -spec fxml_stream_change_limits(reference(), non_neg_integer() | infinity, non_neg_integer() | infinity) -> ok.
 fxml_stream_change_limits(_State, _MaxSize, _MaxElements) -> erlang:nif_error(not_loaded).
+
+%%% MUC Light fan-out (see xmpp_accel_fanout).
+
+%% @doc A template of `#xmlel{}' (exml records) with a `to' slot; text equal
+%% to `Marker' (a binary, or `undefined') becomes the recipient's JID.
+-spec fanout_template(tuple(), binary() | undefined) -> reference().
+fanout_template(_El, _Marker) -> erlang:nif_error(not_loaded).
+
+%% @doc The stanza for each JID (at most 2,000 per call).
+-spec fanout_render(reference(), [binary()]) -> [binary()].
+fanout_render(_Template, _Jids) -> erlang:nif_error(not_loaded).
+
+%% @doc Sends to local pids; returns `{Sent, [{RemotePid, Stanza}]}' (at most 2,000 per call).
+-spec fanout_send(reference(), [{pid(), binary()}], term()) -> {non_neg_integer(), [{pid(), binary()}]}.
+fanout_send(_Template, _Members, _Wrap) -> erlang:nif_error(not_loaded).
