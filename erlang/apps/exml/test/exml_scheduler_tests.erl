@@ -56,7 +56,17 @@ scheduler_test_() ->
          {"exml:to_pretty_iolist/1 of 5 MB", fun() -> _ = exml:to_pretty_iolist(El) end},
          {"exml:xml_size/1 of 6 MB of text", fun() -> _ = exml:xml_size(#xmlcdata{content = Text}) end},
          {"exml:to_binary/1 of 6 MB of text", fun() -> _ = exml:to_binary(#xmlel{name = <<"a">>, children = [#xmlcdata{content = Text}]}) end}],
-    {timeout, 300, [{Name, fun() -> ?assertEqual([], long_schedules(F)) end} || {Name, F} <- Cases]}.
+    {timeout, 300, [{Name, fun() -> ?assertEqual([], quiet(F, 3)) end} || {Name, F} <- Cases]}.
+
+%% A long_schedule report can also come from the OS taking the CPU away
+%% (other programs on a busy machine): a NIF that blocks fails every
+%% attempt, noise does not.
+quiet(F, Attempts) ->
+    case long_schedules(F) of
+        [] -> [];
+        Reports when Attempts =< 1 -> Reports;
+        _ -> quiet(F, Attempts - 1)
+    end.
 
 feed(_P, <<>>, _N, Acc) -> Acc;
 feed(P, Bin, N, Acc) ->

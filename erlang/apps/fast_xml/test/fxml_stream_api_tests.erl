@@ -166,8 +166,17 @@ large_input_does_not_block_test_() ->
                                S = fxml_stream:parse(S, <<"<s>", Big/binary>>),
                                true = fxml_stream:close(S) end,
                       fun() -> _ = fxml:element_to_binary(fxml_stream:parse_element(Big)) end],
-             [?assertEqual([], long_schedules(F)) || F <- Cases]
+             [?assertEqual([], quiet(F, 3)) || F <- Cases]
      end}.
+
+%% A report can also come from the OS taking the CPU away on a busy
+%% machine: a blocking NIF fails every attempt, noise does not.
+quiet(F, Attempts) ->
+    case long_schedules(F) of
+        [] -> [];
+        Reports when Attempts =< 1 -> Reports;
+        _ -> quiet(F, Attempts - 1)
+    end.
 
 long_schedules(Fun) ->
     Self = self(),
