@@ -36,6 +36,8 @@ test: deps test-rust test-erlang test-elixir test-e2e
 	@echo "make test: all suites passed"
 
 test-rust:
+	cargo fmt --all -- --check
+	cargo clippy --all-targets -q -- -D warnings
 	cargo test --workspace
 
 test-erlang:

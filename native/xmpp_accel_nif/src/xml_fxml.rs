@@ -28,11 +28,7 @@ pub enum Shape {
 }
 
 /// The attributes of the element starting at item `at`, as `(name, value)`.
-fn attrs_of<'t>(
-    tape: &'t Tape,
-    at: usize,
-    count: usize,
-) -> impl Iterator<Item = (&'t [u8], &'t [u8])> + Clone {
+fn attrs_of(tape: &Tape, at: usize, count: usize) -> impl Iterator<Item = (&[u8], &[u8])> + Clone {
     tape.items[at + 1..at + 1 + count]
         .iter()
         .filter_map(move |it| match *it {

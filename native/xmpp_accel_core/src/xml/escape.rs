@@ -223,7 +223,7 @@ const REPLACEMENT: &[u8] = "\u{FFFD}".as_bytes();
 
 /// Bytes that character data cannot hold as they are: `< > & ' "`, `\r`,
 /// and C0 controls other than tab and newline.
-const TEXT_SPECIAL: [bool; 256] = special_table(b"<>&'\"\r", &[b'\t', b'\n']);
+const TEXT_SPECIAL: [bool; 256] = special_table(b"<>&'\"\r", b"\t\n");
 /// Bytes that an attribute value cannot hold as they are (both quotes are
 /// listed; the one that is not the delimiter is written back as is).
 const ATTR_SPECIAL: [bool; 256] = special_table(b"<>&'\"\t\n\r", &[]);
@@ -330,7 +330,7 @@ pub fn write_attr_value(value: &[u8], out: &mut Vec<u8>) {
 
 /// Bytes that fast_xml escapes in text: `& < > " '` (and C0 controls, which
 /// XML cannot carry, written as U+FFFD).
-const FXML_TEXT_SPECIAL: [bool; 256] = special_table(b"<>&'\"", &[b'\t', b'\n', b'\r']);
+const FXML_TEXT_SPECIAL: [bool; 256] = special_table(b"<>&'\"", b"\t\n\r");
 /// Bytes that fast_xml escapes in attribute values: `& < " '` and tab,
 /// newline, carriage return (`>` is written as is).
 const FXML_ATTR_SPECIAL: [bool; 256] = special_table(b"<&'\"\t\n\r", &[]);

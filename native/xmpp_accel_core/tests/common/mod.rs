@@ -70,4 +70,3 @@ pub fn mk(name: String, attrs: Vec<(String, String)>, children: Vec<Node>) -> El
         children,
     }
 }
-
