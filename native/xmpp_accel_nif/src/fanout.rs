@@ -10,7 +10,7 @@ use crate::xml_exml::{write_xmlel, ExmlSink};
 use rustler::sys::{
     enif_get_local_pid, enif_get_tuple, enif_send, ErlNifPid, ErlNifTerm as ERL_NIF_TERM,
 };
-use rustler::{Binary, Env, ListIterator, NifResult, OwnedEnv, Resource, ResourceArc, Term};
+use rustler::{Binary, Env, ListIterator, NifResult, Resource, ResourceArc, Term};
 use xmpp_accel_core::fanout::Template;
 use xmpp_accel_core::xml::serialize::Node;
 
@@ -103,50 +103,74 @@ fn fanout_render<'a>(
     Ok(wrap(env, list(env, &out)))
 }
 
-/// Builds the message for one recipient in `m`: `wrap` with the atom
-/// `'$stanza'` replaced by the stanza and `'$to'` by the JID (in a tuple, one
-/// level deep), or the stanza alone when `wrap` is `'$stanza'`.
-fn message(
-    m: Env<'_>,
-    wrap_t: Term<'_>,
-    stanza: &[u8],
-    jid: &[u8],
-    atom_stanza: ERL_NIF_TERM,
-    atom_to: ERL_NIF_TERM,
-) -> ERL_NIF_TERM {
-    let stanza_t = binary(m, stanza);
-    if wrap_t.as_c_arg() == atom_stanza {
-        return stanza_t;
-    }
+/// Where the recipient's parts go in the message `Wrap`.
+enum Wrapping {
+    /// `Wrap` is `'$stanza'`: the stanza alone.
+    Bare,
+    /// A tuple: its fields, with the positions of `'$stanza'` and `'$to'`.
+    Tuple {
+        fields: Vec<ERL_NIF_TERM>,
+        stanza: Vec<usize>,
+        to: Vec<usize>,
+    },
+}
+
+fn get_tuple<'a>(env: Env<'a>, term: ERL_NIF_TERM) -> Option<&'a [ERL_NIF_TERM]> {
     let mut arity: i32 = 0;
     let mut fields: *const ERL_NIF_TERM = std::ptr::null();
-    // SAFETY: plain term inspection; `fields` lives as long as `wrap_t`.
-    let fields = unsafe {
-        if enif_get_tuple(
-            wrap_t.get_env().as_c_arg(),
-            wrap_t.as_c_arg(),
-            &mut arity,
-            &mut fields,
-        ) == 0
-        {
-            return stanza_t;
+    // SAFETY: plain term inspection; `fields` lives as long as `env`.
+    unsafe {
+        if enif_get_tuple(env.as_c_arg(), term, &mut arity, &mut fields) == 0 {
+            return None;
         }
-        std::slice::from_raw_parts(fields, arity as usize)
-    };
-    let copied: Vec<ERL_NIF_TERM> = fields
-        .iter()
-        .map(|&f| {
-            if f == atom_stanza {
-                stanza_t
-            } else if f == atom_to {
-                binary(m, jid)
-            } else {
-                // SAFETY: copying a term of the caller's env into `m`
-                unsafe { rustler::sys::enif_make_copy(m.as_c_arg(), f) }
+        Some(std::slice::from_raw_parts(fields, arity as usize))
+    }
+}
+
+impl Wrapping {
+    fn new(
+        env: Env<'_>,
+        wrap_t: Term<'_>,
+        atom_stanza: ERL_NIF_TERM,
+        atom_to: ERL_NIF_TERM,
+    ) -> NifResult<Wrapping> {
+        if wrap_t.as_c_arg() == atom_stanza {
+            return Ok(Wrapping::Bare);
+        }
+        let fields = get_tuple(env, wrap_t.as_c_arg())
+            .ok_or(rustler::Error::BadArg)?
+            .to_vec();
+        let at = |a: ERL_NIF_TERM| {
+            fields
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| **f == a)
+                .map(|(i, _)| i)
+                .collect()
+        };
+        let (stanza, to) = (at(atom_stanza), at(atom_to));
+        Ok(Wrapping::Tuple { fields, stanza, to })
+    }
+
+    /// The message for one recipient (terms of the caller's env).
+    fn message(&mut self, env: Env<'_>, stanza: ERL_NIF_TERM, jid: ERL_NIF_TERM) -> ERL_NIF_TERM {
+        match self {
+            Wrapping::Bare => stanza,
+            Wrapping::Tuple {
+                fields,
+                stanza: s,
+                to,
+            } => {
+                for &i in s.iter() {
+                    fields[i] = stanza;
+                }
+                for &i in to.iter() {
+                    fields[i] = jid;
+                }
+                tuple(env, fields)
             }
-        })
-        .collect();
-    tuple(m, &copied)
+        }
+    }
 }
 
 /// `fanout_send(Template, [{Pid, BareJid}], Wrap) -> {Sent, [{RemotePid, Stanza}]}`
@@ -164,37 +188,225 @@ fn fanout_send<'a>(
         .to_term(env)
         .as_c_arg();
     let atom_to = rustler::Atom::from_str(env, "$to")?.to_term(env).as_c_arg();
+    let mut wrapping = Wrapping::new(env, wrap_t, atom_stanza, atom_to)?;
     let mut sent: u64 = 0;
     let mut remote: Vec<ERL_NIF_TERM> = Vec::new();
     let mut buf = Vec::with_capacity(tpl.template.size_hint(64));
-    let mut msg_env = OwnedEnv::new();
     for (n, member) in members.decode::<ListIterator>()?.enumerate() {
         if n >= MAX_MEMBERS_PER_CALL {
             return Err(rustler::Error::BadArg);
         }
-        let (pid_t, jid_t): (Term, Term) = member.decode()?;
-        let jid = Binary::from_term(jid_t)?;
+        let [pid_t, jid_t] = get_tuple(env, member.as_c_arg()).ok_or(rustler::Error::BadArg)?
+        else {
+            return Err(rustler::Error::BadArg);
+        };
+        let jid = Binary::from_term(wrap(env, *jid_t))?;
         buf.clear();
         tpl.template.render(jid.as_slice(), &mut buf);
+        let stanza = binary(env, &buf);
         let mut pid = std::mem::MaybeUninit::<ErlNifPid>::uninit();
         // SAFETY: enif_get_local_pid fills `pid` when it returns true.
-        let local =
-            unsafe { enif_get_local_pid(env.as_c_arg(), pid_t.as_c_arg(), pid.as_mut_ptr()) } != 0;
-        if local {
+        if unsafe { enif_get_local_pid(env.as_c_arg(), *pid_t, pid.as_mut_ptr()) } != 0 {
             let pid = unsafe { pid.assume_init() };
-            let delivered = msg_env.run(|m| {
-                let msg = message(m, wrap_t, &buf, jid.as_slice(), atom_stanza, atom_to);
-                // SAFETY: `msg` lives in the process-independent env `m`.
-                unsafe { enif_send(env.as_c_arg(), &pid, m.as_c_arg(), msg) != 0 }
-            });
-            msg_env.clear();
-            sent += delivered as u64;
-        } else if pid_t.is_pid() {
-            remote.push(tuple(env, &[pid_t.as_c_arg(), binary(env, &buf)]));
+            let msg = wrapping.message(env, stanza, *jid_t);
+            // SAFETY: `msg` is a term of the caller's env: enif_send copies it
+            // to the receiver (a binary's bytes are shared, not copied).
+            sent +=
+                unsafe { enif_send(env.as_c_arg(), &pid, std::ptr::null_mut(), msg) != 0 } as u64;
+        } else if wrap(env, *pid_t).is_pid() {
+            remote.push(tuple(env, &[*pid_t, stanza]));
         } else {
             return Err(rustler::Error::BadArg);
         }
     }
     let sent_t = rustler::Encoder::encode(&sent, env).as_c_arg();
     Ok(wrap(env, tuple(env, &[sent_t, list(env, &remote)])))
+}
+
+// ------------------------------------------------------------ asynchronous delivery
+
+/// A fan-out handed to the delivery thread: the sender's time is only the
+/// time to hand over the member list; the messages go out from a thread of
+/// ours, in order, one fan-out after another.
+pub struct JobResource {
+    job: std::sync::Mutex<Option<Job>>,
+}
+
+#[rustler::resource_impl]
+impl Resource for JobResource {}
+
+struct Job {
+    template: ResourceArc<TemplateResource>,
+    members: Vec<(ErlNifPid, Vec<u8>)>,
+    /// Holds `wrap` and `reference` for the life of the job (only kept alive).
+    _env: rustler::OwnedEnv,
+    wrap: ERL_NIF_TERM,
+    reference: ERL_NIF_TERM,
+    reply_to: ErlNifPid,
+}
+
+// SAFETY: pids and terms are plain values; the terms live in `env`, which
+// moves with the job and is only used by one thread at a time.
+unsafe impl Send for Job {}
+
+fn delivery_queue() -> &'static std::sync::Mutex<std::sync::mpsc::Sender<Job>> {
+    static QUEUE: std::sync::OnceLock<std::sync::Mutex<std::sync::mpsc::Sender<Job>>> =
+        std::sync::OnceLock::new();
+    QUEUE.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("xmpp_accel_fanout".into())
+            .spawn(move || {
+                for job in rx {
+                    deliver(job);
+                }
+            })
+            .expect("the fan-out delivery thread starts");
+        std::sync::Mutex::new(tx)
+    })
+}
+
+/// Runs on the delivery thread (not a scheduler thread).
+fn deliver(job: Job) {
+    let mut msg_env = rustler::OwnedEnv::new();
+    let mut buf = Vec::with_capacity(job.template.template.size_hint(64));
+    let mut sent: u64 = 0;
+    for (pid, jid) in &job.members {
+        buf.clear();
+        job.template.template.render(jid, &mut buf);
+        let msg = msg_env.run(|m| {
+            // SAFETY: copying terms of the job's env into this message env.
+            let wrap_t = unsafe { rustler::sys::enif_make_copy(m.as_c_arg(), job.wrap) };
+            let atom_stanza = rustler::Atom::from_str(m, "$stanza")
+                .map(|a| a.to_term(m).as_c_arg())
+                .unwrap_or_default();
+            let atom_to = rustler::Atom::from_str(m, "$to")
+                .map(|a| a.to_term(m).as_c_arg())
+                .unwrap_or_default();
+            let stanza = binary(m, &buf);
+            let jid_t = binary(m, jid);
+            match Wrapping::new(m, wrap(m, wrap_t), atom_stanza, atom_to) {
+                Ok(mut w) => w.message(m, stanza, jid_t),
+                Err(_) => stanza,
+            }
+        });
+        // SAFETY: a thread of ours sends with a NULL caller env, `msg` living in `msg_env`.
+        sent +=
+            unsafe { enif_send(std::ptr::null_mut(), pid, msg_env_ptr(&msg_env), msg) != 0 } as u64;
+        msg_env.clear();
+    }
+    let done = msg_env.run(|m| {
+        let atom = rustler::Atom::from_str(m, "xmpp_accel_fanout_done")
+            .map(|a| a.to_term(m).as_c_arg())
+            .unwrap_or_default();
+        // SAFETY: copying the reference from the job's env.
+        let reference = unsafe { rustler::sys::enif_make_copy(m.as_c_arg(), job.reference) };
+        tuple(
+            m,
+            &[
+                atom,
+                reference,
+                rustler::Encoder::encode(&sent, m).as_c_arg(),
+            ],
+        )
+    });
+    // SAFETY: as above.
+    unsafe {
+        enif_send(
+            std::ptr::null_mut(),
+            &job.reply_to,
+            msg_env_ptr(&msg_env),
+            done,
+        )
+    };
+    msg_env.clear();
+}
+
+fn msg_env_ptr(env: &rustler::OwnedEnv) -> *mut rustler::sys::ErlNifEnv {
+    env.run(|e| e.as_c_arg())
+}
+
+/// `fanout_job_new(Template, Wrap, ReplyTo, Ref) -> Job`.
+#[rustler::nif]
+fn fanout_job_new<'a>(
+    tpl: ResourceArc<TemplateResource>,
+    wrap_t: Term<'a>,
+    reply_to: rustler::LocalPid,
+    reference: Term<'a>,
+) -> ResourceArc<JobResource> {
+    let env = rustler::OwnedEnv::new();
+    let (wrap_c, ref_c) = env.run(|e| {
+        // SAFETY: copying the caller's terms into the job's own env.
+        unsafe {
+            (
+                rustler::sys::enif_make_copy(e.as_c_arg(), wrap_t.as_c_arg()),
+                rustler::sys::enif_make_copy(e.as_c_arg(), reference.as_c_arg()),
+            )
+        }
+    });
+    ResourceArc::new(JobResource {
+        job: std::sync::Mutex::new(Some(Job {
+            template: tpl,
+            members: Vec::new(),
+            _env: env,
+            wrap: wrap_c,
+            reference: ref_c,
+            reply_to: *reply_to.as_c_arg(),
+        })),
+    })
+}
+
+/// `fanout_job_add(Job, [{Pid, BareJid}]) -> [{RemotePid, Stanza}]` (at most
+/// `MAX_MEMBERS_PER_CALL` members): local members join the job, remote ones
+/// come back rendered.
+#[rustler::nif]
+fn fanout_job_add<'a>(
+    env: Env<'a>,
+    job: ResourceArc<JobResource>,
+    members: Term<'a>,
+) -> NifResult<Term<'a>> {
+    let mut guard = job.job.lock().unwrap_or_else(|p| p.into_inner());
+    let job = guard.as_mut().ok_or(rustler::Error::BadArg)?;
+    let mut remote: Vec<ERL_NIF_TERM> = Vec::new();
+    let mut buf = Vec::new();
+    for (n, member) in members.decode::<ListIterator>()?.enumerate() {
+        if n >= MAX_MEMBERS_PER_CALL {
+            return Err(rustler::Error::BadArg);
+        }
+        let [pid_t, jid_t] = get_tuple(env, member.as_c_arg()).ok_or(rustler::Error::BadArg)?
+        else {
+            return Err(rustler::Error::BadArg);
+        };
+        let jid = Binary::from_term(wrap(env, *jid_t))?;
+        let mut pid = std::mem::MaybeUninit::<ErlNifPid>::uninit();
+        // SAFETY: enif_get_local_pid fills `pid` when it returns true.
+        if unsafe { enif_get_local_pid(env.as_c_arg(), *pid_t, pid.as_mut_ptr()) } != 0 {
+            job.members
+                .push((unsafe { pid.assume_init() }, jid.as_slice().to_vec()));
+        } else if wrap(env, *pid_t).is_pid() {
+            buf.clear();
+            job.template.template.render(jid.as_slice(), &mut buf);
+            remote.push(tuple(env, &[*pid_t, binary(env, &buf)]));
+        } else {
+            return Err(rustler::Error::BadArg);
+        }
+    }
+    Ok(wrap(env, list(env, &remote)))
+}
+
+/// `fanout_job_start(Job) -> ok`: hands the job to the delivery thread.
+#[rustler::nif]
+fn fanout_job_start(job: ResourceArc<JobResource>) -> NifResult<rustler::Atom> {
+    let job = job
+        .job
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take()
+        .ok_or(rustler::Error::BadArg)?;
+    delivery_queue()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .send(job)
+        .map_err(|_| rustler::Error::BadArg)?;
+    Ok(crate::atoms::ok())
 }

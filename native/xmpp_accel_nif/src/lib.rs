@@ -24,6 +24,7 @@ fn load(env: rustler::Env, _info: rustler::Term) -> bool {
     env.register::<xml_stream::StreamResource>().is_ok()
         && env.register::<fxml_stream::FxmlStream>().is_ok()
         && env.register::<fanout::TemplateResource>().is_ok()
+        && env.register::<fanout::JobResource>().is_ok()
 }
 
 rustler::init!("xmpp_accel_nif", load = load);

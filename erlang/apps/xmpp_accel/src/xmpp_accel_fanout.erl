@@ -22,7 +22,7 @@
 %%% @end
 -module(xmpp_accel_fanout).
 
--export([template/1, template/2, render/2, send/3]).
+-export([template/1, template/2, render/2, send/3, send_async/3]).
 -export([classify_affiliations/2, affiliation_change/4, config_change/4, destroy/1]).
 
 -export_type([template/0, member/0, remote/0]).
@@ -85,6 +85,29 @@ send(Template, Members, Wrap, Sent, Remote) ->
     {Slice, Rest} = take(?SLICE, Members, []),
     {S, Rem} = xmpp_accel_nif:fanout_send(Template, Slice, Wrap),
     send(Template, Rest, Wrap, Sent + S, [Rem | Remote]).
+
+%% @doc As `send/3', but the messages to local sessions go out from a
+%% delivery thread of the library, so the caller only spends the time to
+%% hand the member list over. Returns at once with `Ref'; when every message
+%% is out, the caller gets `{xmpp_accel_fanout_done, Ref, Sent}'. Fan-outs
+%% handed over by any process are delivered one after another, each in member
+%% order; unlike `send/3', they are not ordered with the messages the caller
+%% sends itself in the meantime.
+-spec send_async(template(), [member()], term()) -> {ok, reference(), remote()}.
+send_async(Template, Members, Wrap) when is_list(Members) ->
+    Ref = make_ref(),
+    Job = xmpp_accel_nif:fanout_job_new(Template, Wrap, self(), Ref),
+    Remote = add_members(Job, Members, []),
+    ok = xmpp_accel_nif:fanout_job_start(Job),
+    {ok, Ref, group_by_node(Remote)};
+send_async(_Template, _Members, _Wrap) ->
+    erlang:error(badarg).
+
+add_members(_Job, [], Acc) ->
+    lists:append(lists:reverse(Acc));
+add_members(Job, Members, Acc) ->
+    {Slice, Rest} = take(?SLICE, Members, []),
+    add_members(Job, Rest, [xmpp_accel_nif:fanout_job_add(Job, Slice) | Acc]).
 
 %% The first N elements and the rest (the rest is not copied).
 take(0, Rest, Acc) -> {lists:reverse(Acc), Rest};

@@ -18,7 +18,8 @@
          fxml_stream_new/3, fxml_stream_parse/2, fxml_stream_parse_dirty/2,
          fxml_stream_reset/1, fxml_stream_close/1,
          fxml_stream_change_callback_pid/2, fxml_stream_change_limits/3,
-         fanout_template/2, fanout_render/2, fanout_send/3]).
+         fanout_template/2, fanout_render/2, fanout_send/3,
+         fanout_job_new/4, fanout_job_add/2, fanout_job_start/1]).
 
 -nifs([exml_parse/1, exml_parse_dirty/1,
        exml_to_binary/2, exml_to_binary_dirty/2,
@@ -30,7 +31,8 @@
        fxml_stream_new/3, fxml_stream_parse/2, fxml_stream_parse_dirty/2,
        fxml_stream_reset/1, fxml_stream_close/1,
        fxml_stream_change_callback_pid/2, fxml_stream_change_limits/3,
-       fanout_template/2, fanout_render/2, fanout_send/3]).
+       fanout_template/2, fanout_render/2, fanout_send/3,
+       fanout_job_new/4, fanout_job_add/2, fanout_job_start/1]).
 
 -on_load(load/0).
 
@@ -163,3 +165,15 @@ fanout_render(_Template, _Jids) -> erlang:nif_error(not_loaded).
 %% @doc Sends to local pids; returns `{Sent, [{RemotePid, Stanza}]}' (at most 2,000 per call).
 -spec fanout_send(reference(), [{pid(), binary()}], term()) -> {non_neg_integer(), [{pid(), binary()}]}.
 fanout_send(_Template, _Members, _Wrap) -> erlang:nif_error(not_loaded).
+
+%% @doc A fan-out job for the delivery thread: `fanout_job_new(Template, Wrap, ReplyTo, Ref)'.
+-spec fanout_job_new(reference(), term(), pid(), reference()) -> reference().
+fanout_job_new(_Template, _Wrap, _ReplyTo, _Ref) -> erlang:nif_error(not_loaded).
+
+%% @doc Adds members (at most 2,000 per call); returns the remote ones rendered.
+-spec fanout_job_add(reference(), [{pid(), binary()}]) -> [{pid(), binary()}].
+fanout_job_add(_Job, _Members) -> erlang:nif_error(not_loaded).
+
+%% @doc Hands the job to the delivery thread: `ok'.
+-spec fanout_job_start(reference()) -> ok.
+fanout_job_start(_Job) -> erlang:nif_error(not_loaded).

@@ -62,6 +62,24 @@ local_delivery_test() ->
     Got = [receive {got, P, M} -> M after 5000 -> timeout end || P <- Pids],
     ?assertEqual([{route_prerendered, Ref, exml:to_binary(with_to(?ROOM_MSG, J)), J} || J <- jids()], Got).
 
+async_delivery_test() ->
+    T = xmpp_accel_fanout:template(?ROOM_MSG),
+    Self = self(),
+    N = 5000,
+    Receiver = spawn_link(fun() -> collect_ordered(N, Self, []) end),
+    Members = [{Receiver, <<"u", (integer_to_binary(I))/binary, "@x">>} || I <- lists:seq(1, N)],
+    {ok, Ref, []} = xmpp_accel_fanout:send_async(T, Members, {r, '$to', '$stanza'}),
+    receive {xmpp_accel_fanout_done, Ref, Sent} -> ?assertEqual(N, Sent) after 30000 -> error(timeout) end,
+    receive {collected, Got} ->
+            ?assertEqual([J || {_, J} <- Members], [J || {J, _} <- Got]),
+            ?assertEqual(exml:to_binary(with_to(?ROOM_MSG, <<"u1@x">>)), element(2, hd(Got)))
+    after 30000 -> error(timeout)
+    end.
+
+collect_ordered(0, Parent, Acc) -> Parent ! {collected, lists:reverse(Acc)};
+collect_ordered(N, Parent, Acc) ->
+    receive {r, J, B} -> collect_ordered(N - 1, Parent, [{J, B} | Acc]) end.
+
 bare_stanza_and_dead_pids_test() ->
     T = xmpp_accel_fanout:template(?ROOM_MSG),
     Dead = spawn(fun() -> ok end),
