@@ -6,13 +6,13 @@
 # NIF is not rebuilt from scratch.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
-branch=$(git -C "$repo" rev-parse --abbrev-ref HEAD)
+commit=$(git -C "$repo" rev-parse HEAD)
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/src"
 cat > "$tmp/rebar.config" <<CONF
 {deps, [
-  {xmpp_accel, {git_subdir, "file://$repo", {branch, "$branch"}, "erlang/apps/xmpp_accel"}},
-  {exml, {git_subdir, "file://$repo", {branch, "$branch"}, "erlang/apps/exml"}}
+  {xmpp_accel, {git_subdir, "file://$repo", {ref, "$commit"}, "erlang/apps/xmpp_accel"}},
+  {exml, {git_subdir, "file://$repo", {ref, "$commit"}, "erlang/apps/exml"}}
 ]}.
 CONF
 cat > "$tmp/src/user_app.app.src" <<'APP'
