@@ -1,2 +1,4 @@
 pub mod fanout;
+#[cfg(feature = "mam")]
+pub mod mam;
 pub mod xml;
