@@ -1,7 +1,7 @@
 # xmpp-accel: build, run, test, bench.
 #   make run    the main job: an XMPP stream through exml_stream, in realistic chunks
 #   make test   every test suite (installs what is missing on Debian when run as root)
-#   make bench-xml, make bench-fanout   benchmarks against the real peers (not part of make test)
+#   make bench-xml, bench-fanout, bench-mam   benchmarks against the real peers (not part of make test)
 SHELL := /bin/bash
 ROOT := $(abspath .)
 ERL_DIR := $(ROOT)/erlang
@@ -10,7 +10,7 @@ export XEP_CORPUS
 TOOLS_EBIN := $(ERL_DIR)/_build/tools/ebin
 ERL_LIBS_DEFAULT := $(ERL_DIR)/_build/default/lib
 
-.PHONY: all build deps test test-rust test-erlang test-elixir test-e2e test-ejabberd run bench-xml bench-fanout lint fuzz clean
+.PHONY: all build deps test test-rust test-erlang test-elixir test-e2e test-ejabberd run bench-xml bench-fanout bench-mam lint fuzz clean
 
 all: build
 
@@ -62,6 +62,9 @@ bench-xml: build
 
 bench-fanout: build
 	bash bench/fanout/run.sh
+
+bench-mam:
+	bash bench/mam/run.sh
 
 # Fuzzing (not part of make test): each target for FUZZ_SECONDS (needs cargo-fuzz).
 FUZZ_SECONDS ?= 60

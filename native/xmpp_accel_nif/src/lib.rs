@@ -15,6 +15,7 @@ mod budget;
 mod fanout;
 mod fxml_stream;
 mod intern;
+mod mam;
 mod term;
 mod xml_exml;
 mod xml_fxml;
@@ -25,6 +26,7 @@ fn load(env: rustler::Env, _info: rustler::Term) -> bool {
         && env.register::<fxml_stream::FxmlStream>().is_ok()
         && env.register::<fanout::TemplateResource>().is_ok()
         && env.register::<fanout::JobResource>().is_ok()
+        && env.register::<mam::MamResource>().is_ok()
 }
 
 rustler::init!("xmpp_accel_nif", load = load);

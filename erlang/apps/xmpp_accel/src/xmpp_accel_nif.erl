@@ -19,7 +19,9 @@
          fxml_stream_reset/1, fxml_stream_close/1,
          fxml_stream_change_callback_pid/2, fxml_stream_change_limits/3,
          fanout_template/2, fanout_render/2, fanout_send/3,
-         fanout_job_new/4, fanout_job_add/2, fanout_job_start/1]).
+         fanout_job_new/4, fanout_job_add/2, fanout_job_start/1,
+         mam_open/2, mam_index/2, mam_delete/2, mam_commit/1, mam_last_indexed_id/2,
+         mam_search/2, mam_close/1]).
 
 -nifs([exml_parse/1, exml_parse_dirty/1,
        exml_to_binary/2, exml_to_binary_dirty/2,
@@ -32,7 +34,9 @@
        fxml_stream_reset/1, fxml_stream_close/1,
        fxml_stream_change_callback_pid/2, fxml_stream_change_limits/3,
        fanout_template/2, fanout_render/2, fanout_send/3,
-       fanout_job_new/4, fanout_job_add/2, fanout_job_start/1]).
+       fanout_job_new/4, fanout_job_add/2, fanout_job_start/1,
+       mam_open/2, mam_index/2, mam_delete/2, mam_commit/1, mam_last_indexed_id/2,
+       mam_search/2, mam_close/1]).
 
 -on_load(load/0).
 
@@ -177,3 +181,26 @@ fanout_job_add(_Job, _Members) -> erlang:nif_error(not_loaded).
 %% @doc Hands the job to the delivery thread: `ok'.
 -spec fanout_job_start(reference()) -> ok.
 fanout_job_start(_Job) -> erlang:nif_error(not_loaded).
+
+%%% MAM full-text index (see xmpp_accel_mam).
+
+-spec mam_open(iodata(), map()) -> {ok, reference()} | {error, term()}.
+mam_open(_Dir, _Opts) -> erlang:nif_error(not_loaded).
+
+-spec mam_index(reference(), [map()]) -> ok | {error, term()}.
+mam_index(_Index, _Msgs) -> erlang:nif_error(not_loaded).
+
+-spec mam_delete(reference(), tuple()) -> ok | {error, term()}.
+mam_delete(_Index, _What) -> erlang:nif_error(not_loaded).
+
+-spec mam_commit(reference()) -> ok | {error, term()}.
+mam_commit(_Index) -> erlang:nif_error(not_loaded).
+
+-spec mam_last_indexed_id(reference(), non_neg_integer()) -> non_neg_integer() | undefined | {error, term()}.
+mam_last_indexed_id(_Index, _ArchiveId) -> erlang:nif_error(not_loaded).
+
+-spec mam_search(reference(), map()) -> {ok, map()} | {error, term()}.
+mam_search(_Index, _Query) -> erlang:nif_error(not_loaded).
+
+-spec mam_close(reference()) -> ok | {error, term()}.
+mam_close(_Index) -> erlang:nif_error(not_loaded).
