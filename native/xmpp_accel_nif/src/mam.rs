@@ -1,9 +1,11 @@
 //! MAM full-text index as a NIF resource (Erlang: `xmpp_accel_mam`).
 //!
 //! Opening, committing and closing touch the disk (dirty I/O schedulers);
-//! searching runs on dirty CPU schedulers; indexing hands documents to the
-//! index's own threads and runs on a normal scheduler for slices of at most
-//! `MAX_MESSAGES_PER_CALL` messages (the facade slices longer lists).
+//! searching runs on dirty CPU schedulers. Indexing and deleting also run on
+//! dirty I/O schedulers: they wait for the writer, which a commit holds while
+//! it writes segments and syncs, so they may not run on a normal scheduler.
+//! One `mam_index` call takes at most `MAX_MESSAGES_PER_CALL` messages (about
+//! 1 ms of work); the facade slices longer lists.
 
 use crate::atoms;
 use crate::term::{binary, error_tuple, list, map, tuple, wrap};
@@ -13,7 +15,7 @@ use std::sync::Mutex;
 use xmpp_accel_core::mam::{Deletion, MamError, MamIndex, Message, Options, Query, Rsm, Tokenizer};
 
 /// Most messages one `mam_index` call takes.
-pub const MAX_MESSAGES_PER_CALL: usize = 500;
+pub const MAX_MESSAGES_PER_CALL: usize = 200;
 
 pub struct MamResource {
     index: Mutex<Option<MamIndex>>,
@@ -230,7 +232,7 @@ fn mam_open<'a>(env: Env<'a>, dir: Term<'a>, opts: Term<'a>) -> NifResult<Term<'
 }
 
 /// `mam_index(Index, [Message]) -> ok | {error, Reason}` (at most 500 messages).
-#[rustler::nif]
+#[rustler::nif(schedule = "DirtyIo")]
 fn mam_index<'a>(
     env: Env<'a>,
     res: ResourceArc<MamResource>,
@@ -252,7 +254,7 @@ fn mam_index<'a>(
 }
 
 /// `mam_delete(Index, {message, ArchiveId, MamId} | {archive, ArchiveId}) -> ok`.
-#[rustler::nif]
+#[rustler::nif(schedule = "DirtyIo")]
 fn mam_delete<'a>(
     env: Env<'a>,
     res: ResourceArc<MamResource>,

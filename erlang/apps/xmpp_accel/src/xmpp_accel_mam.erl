@@ -20,8 +20,10 @@
 %%%      feeding from the archive; feeding a message again replaces it (no
 %%%      duplicates).</li>
 %%% </ol>
-%%% Searches run on dirty schedulers; indexing hands messages to the index's
-%%% own threads, in slices, so no call holds a normal scheduler for long.
+%%% Every call that touches the index runs on a dirty scheduler (searches on
+%%% dirty CPU, the rest on dirty I/O: they wait for commits, which write and
+%%% sync files), so none holds a normal scheduler. Indexing goes in slices
+%%% of 100 messages, so a long list does not hold a dirty scheduler either.
 %%% @end
 -module(xmpp_accel_mam).
 
@@ -50,7 +52,7 @@
 -type result() :: #{ids := [non_neg_integer()], count := non_neg_integer() | undefined,
                     first_index := non_neg_integer() | undefined}.
 
--define(SLICE, 500).
+-define(SLICE, 100).
 
 %% @doc Opens (or creates) the index in `Dir'. Options (all optional):
 %% `tokenizer' (`unicode': runs of letters and digits, lower-cased, with
