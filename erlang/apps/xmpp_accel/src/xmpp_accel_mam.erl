@@ -55,7 +55,7 @@
 -define(SLICE, 100).
 
 %% @doc Opens (or creates) the index in `Dir'. Options (all optional):
-%% `tokenizer' (`unicode': runs of letters and digits, lower-cased, with
+%% `tokenizer' (`unicode': Unicode word segmentation (UAX #29), lower-cased, with
 %% `fold_diacritics => true' also accent-folded; `mongoose_compat': the words
 %% of MongooseIM's `mod_mam_utils:normalize_search_text/2'), `commit_interval'
 %% (ms, default 500), `writer_memory' (bytes, default 50 MB), `max_body'

@@ -1,10 +1,17 @@
 //! The words of a message body.
 
+use unicode_normalization::char::is_combining_mark;
+use unicode_normalization::UnicodeNormalization;
+use unicode_segmentation::UnicodeSegmentation;
+
 /// How a body is cut into words.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Tokenizer {
-    /// Words are runs of letters and digits (Unicode); lower-cased; with
-    /// `fold_diacritics`, accents are removed (é -> e) where a plain letter exists.
+    /// Words by Unicode word segmentation (UAX #29: "don't" and "3.14" are
+    /// one word, each Han ideograph is a word, punctuation is dropped);
+    /// lower-cased; with `fold_diacritics`, combining marks are removed
+    /// after canonical decomposition (é -> e, ż -> z) and the stroked Latin
+    /// letters that do not decompose are mapped too (ł -> l, ø -> o).
     Unicode { fold_diacritics: bool },
     /// The words MongooseIM's `mod_mam_utils:normalize_search_text/2` gives:
     /// lower-case; runs of `, .:;<=>?!` become one space; every other
@@ -26,8 +33,7 @@ impl Default for Tokenizer {
 pub fn words(text: &str, tokenizer: Tokenizer) -> Vec<String> {
     match tokenizer {
         Tokenizer::Unicode { fold_diacritics } => text
-            .split(|c: char| !c.is_alphanumeric())
-            .filter(|w| !w.is_empty())
+            .unicode_words()
             .map(|w| {
                 let lower = w.to_lowercase();
                 if fold_diacritics {
@@ -64,28 +70,20 @@ pub fn words(text: &str, tokenizer: Tokenizer) -> Vec<String> {
     }
 }
 
-/// Removes the accents of Latin letters (a small, explicit table: the letters
-/// of the European languages).
+/// Removes diacritics: canonical decomposition (NFD), combining marks
+/// dropped, recomposed (NFC); plus the stroked letters NFD leaves alone.
 fn fold(word: &str) -> String {
-    word.chars()
+    word.nfd()
+        .filter(|c| !is_combining_mark(*c))
         .map(|c| match c {
-            'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'ą' | 'ā' | 'ă' => 'a',
-            'ç' | 'ć' | 'č' | 'ĉ' | 'ċ' => 'c',
-            'ď' | 'đ' => 'd',
-            'è' | 'é' | 'ê' | 'ë' | 'ę' | 'ē' | 'ě' | 'ė' => 'e',
-            'ğ' | 'ĝ' | 'ġ' | 'ģ' => 'g',
-            'ì' | 'í' | 'î' | 'ï' | 'ī' | 'į' | 'ı' => 'i',
-            'ł' | 'ľ' | 'ĺ' | 'ļ' => 'l',
-            'ñ' | 'ń' | 'ň' | 'ņ' => 'n',
-            'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' | 'ō' | 'ő' => 'o',
-            'ř' | 'ŕ' => 'r',
-            'ś' | 'š' | 'ş' | 'ș' => 's',
-            'ť' | 'ţ' | 'ț' => 't',
-            'ù' | 'ú' | 'û' | 'ü' | 'ū' | 'ů' | 'ű' | 'ų' => 'u',
-            'ý' | 'ÿ' => 'y',
-            'ź' | 'ż' | 'ž' => 'z',
+            'ł' => 'l',
+            'đ' => 'd',
+            'ø' => 'o',
+            'ı' => 'i',
+            'ħ' => 'h',
             c => c,
         })
+        .nfc()
         .collect()
 }
 
@@ -110,7 +108,20 @@ mod tests {
         );
         assert_eq!(
             words("日本語 テキスト", Tokenizer::default()),
-            ["日本語", "テキスト"]
+            ["日", "本", "語", "テキスト"]
+        );
+        assert_eq!(
+            words("Don't pay 3.14 EUR; ok?", Tokenizer::default()),
+            ["don't", "pay", "3.14", "eur", "ok"]
+        );
+        assert_eq!(
+            words(
+                "Ærøskøbing straße Crème",
+                Tokenizer::Unicode {
+                    fold_diacritics: true
+                }
+            ),
+            ["æroskobing", "straße", "creme"]
         );
     }
 
