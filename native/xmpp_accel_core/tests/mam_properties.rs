@@ -329,3 +329,53 @@ fn searchable_within_the_commit_interval() {
     drop(index);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Feeding any (archive, mam id) keys in any order and any number of
+    /// times, with the index closed and reopened between feeds, leaves each
+    /// key exactly once, and `last_indexed_id` is each archive's highest id.
+    #[test]
+    fn any_feeding_order_leaves_each_message_once(
+        feeds in prop::collection::vec(
+            (prop::collection::vec((1u64..4, 1u64..30), 1..40), any::<bool>()),
+            1..5,
+        )
+    ) {
+        let dir = temp_dir("feeds");
+        let mut index = MamIndex::open(&dir, Options::default()).unwrap();
+        let mut expected = std::collections::BTreeSet::new();
+        for (keys, reopen) in &feeds {
+            let batch: Vec<Message> = keys
+                .iter()
+                .map(|&(archive_id, mam_id)| Message {
+                    archive_id,
+                    mam_id,
+                    remote_jid: "bob@x".into(),
+                    remote_resource: String::new(),
+                    is_groupchat: false,
+                    body: format!("body {mam_id}"),
+                })
+                .collect();
+            index.index(&batch).unwrap();
+            expected.extend(keys.iter().copied());
+            if *reopen {
+                index.close().unwrap();
+                index = MamIndex::open(&dir, Options::default()).unwrap();
+            }
+        }
+        index.commit().unwrap();
+        for archive_id in 1u64..4 {
+            let ids: Vec<u64> = expected.iter().filter(|k| k.0 == archive_id).map(|k| k.1).collect();
+            let page = index
+                .search(&Query { max: 100, count: true, ..Query::archive(archive_id) })
+                .unwrap();
+            prop_assert_eq!(&page.ids, &ids);
+            prop_assert_eq!(page.count, Some(ids.len() as u64));
+            prop_assert_eq!(index.last_indexed_id(archive_id).unwrap(), ids.last().copied());
+        }
+        index.close().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

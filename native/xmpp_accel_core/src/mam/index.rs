@@ -2,6 +2,7 @@
 
 use super::query::{self, Page, Query};
 use super::tokenize::{words, Tokenizer};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -146,6 +147,12 @@ pub struct MamIndex {
     options: Options,
     shared: Arc<Shared>,
     committer: Option<std::thread::JoinHandle<()>>,
+    /// Per archive, the highest mam id ever handed to the writer (committed
+    /// or not; read from the index the first time an archive is fed after
+    /// opening). A message above it cannot be in the index yet, so it is
+    /// added without the delete that makes re-feeding idempotent: feeding in
+    /// mam id order, the usual case, pays for no deletes.
+    newest: Mutex<HashMap<u64, Option<u64>>>,
 }
 
 impl MamIndex {
@@ -204,6 +211,7 @@ impl MamIndex {
             options,
             shared,
             committer: Some(committer),
+            newest: Mutex::new(HashMap::new()),
         })
     }
 
@@ -223,9 +231,17 @@ impl MamIndex {
         let guard = self.shared.writer.lock().unwrap_or_else(|p| p.into_inner());
         let writer = guard.as_ref().ok_or(MamError::Closed)?;
         let f = self.fields;
+        let mut newest = self.newest.lock().unwrap_or_else(|p| p.into_inner());
         for m in messages {
+            let known = match newest.get(&m.archive_id) {
+                Some(known) => *known,
+                None => self.last_indexed_id(m.archive_id)?,
+            };
             let key = key(m.archive_id, m.mam_id);
-            writer.delete_term(Term::from_field_text(f.key, &key));
+            if known.is_some_and(|k| m.mam_id <= k) {
+                writer.delete_term(Term::from_field_text(f.key, &key));
+            }
+            newest.insert(m.archive_id, known.max(Some(m.mam_id)));
             let mut doc = TantivyDocument::default();
             doc.add_u64(f.archive, m.archive_id);
             doc.add_u64(f.mam_id, m.mam_id);
