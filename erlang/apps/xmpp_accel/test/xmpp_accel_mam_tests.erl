@@ -95,6 +95,12 @@ bad_input_test() ->
         os:cmd("rm -rf " ++ Dir)
     end,
     ?assertMatch({error, _}, xmpp_accel_mam:open("/proc/xmpp-accel-cannot-be-here", #{})),
+    %% a corrupt index: garbage where the index's metadata should be
+    Corrupt = dir("corrupt"),
+    ok = filelib:ensure_dir(filename:join(Corrupt, "x")),
+    ok = file:write_file(filename:join(Corrupt, "meta.json"), <<"{not json">>),
+    ?assertMatch({error, _}, xmpp_accel_mam:open(Corrupt, #{})),
+    os:cmd("rm -rf " ++ Corrupt),
     ?assertMatch({error, {bad_input, _}}, xmpp_accel_mam:open(dir("opts"), #{tokenizer => klingon})).
 
 closed_index_test() ->
