@@ -5,11 +5,9 @@
 //! (`xmpp_accel_fanout`) feeds large rooms in slices, so no call runs long
 //! on a normal scheduler.
 
-use crate::term::{binary, list, tuple, wrap};
+use crate::term::{binary, list, tuple, tuple_fields, wrap};
 use crate::xml_exml::{write_xmlel, ExmlSink};
-use rustler::sys::{
-    enif_get_local_pid, enif_get_tuple, enif_send, ErlNifPid, ErlNifTerm as ERL_NIF_TERM,
-};
+use rustler::sys::{enif_get_local_pid, enif_send, ErlNifPid, ErlNifTerm as ERL_NIF_TERM};
 use rustler::{Binary, Env, ListIterator, NifResult, Resource, ResourceArc, Term};
 use xmpp_accel_core::fanout::Template;
 use xmpp_accel_core::xml::serialize::Node;
@@ -115,15 +113,36 @@ enum Wrapping {
     },
 }
 
-fn get_tuple<'a>(env: Env<'a>, term: ERL_NIF_TERM) -> Option<&'a [ERL_NIF_TERM]> {
-    let mut arity: i32 = 0;
-    let mut fields: *const ERL_NIF_TERM = std::ptr::null();
-    // SAFETY: plain term inspection; `fields` lives as long as `env`.
-    unsafe {
-        if enif_get_tuple(env.as_c_arg(), term, &mut arity, &mut fields) == 0 {
-            return None;
-        }
-        Some(std::slice::from_raw_parts(fields, arity as usize))
+/// A member `{Pid, BareJid}` of a fan-out list.
+struct Member<'a> {
+    pid_t: ERL_NIF_TERM,
+    jid_t: ERL_NIF_TERM,
+    jid: Binary<'a>,
+    /// The pid, when it is a process of this node.
+    local_pid: Option<ErlNifPid>,
+    /// Whether `pid_t` is a pid at all (local or remote).
+    is_pid: bool,
+}
+
+impl<'a> Member<'a> {
+    fn decode(env: Env<'a>, member: Term<'a>) -> NifResult<Member<'a>> {
+        let [pid_t, jid_t] = tuple_fields(env, member.as_c_arg()).ok_or(rustler::Error::BadArg)?
+        else {
+            return Err(rustler::Error::BadArg);
+        };
+        let jid = Binary::from_term(wrap(env, *jid_t))?;
+        let mut pid = std::mem::MaybeUninit::<ErlNifPid>::uninit();
+        // SAFETY: enif_get_local_pid fills `pid` when it returns true.
+        let local_pid = (unsafe { enif_get_local_pid(env.as_c_arg(), *pid_t, pid.as_mut_ptr()) }
+            != 0)
+            .then(|| unsafe { pid.assume_init() });
+        Ok(Member {
+            pid_t: *pid_t,
+            jid_t: *jid_t,
+            jid,
+            local_pid,
+            is_pid: local_pid.is_some() || wrap(env, *pid_t).is_pid(),
+        })
     }
 }
 
@@ -137,7 +156,7 @@ impl Wrapping {
         if wrap_t.as_c_arg() == atom_stanza {
             return Ok(Wrapping::Bare);
         }
-        let fields = get_tuple(env, wrap_t.as_c_arg())
+        let fields = tuple_fields(env, wrap_t.as_c_arg())
             .ok_or(rustler::Error::BadArg)?
             .to_vec();
         let at = |a: ERL_NIF_TERM| {
@@ -196,25 +215,18 @@ fn fanout_send<'a>(
         if n >= MAX_MEMBERS_PER_CALL {
             return Err(rustler::Error::BadArg);
         }
-        let [pid_t, jid_t] = get_tuple(env, member.as_c_arg()).ok_or(rustler::Error::BadArg)?
-        else {
-            return Err(rustler::Error::BadArg);
-        };
-        let jid = Binary::from_term(wrap(env, *jid_t))?;
+        let m = Member::decode(env, member)?;
         buf.clear();
-        tpl.template.render(jid.as_slice(), &mut buf);
+        tpl.template.render(m.jid.as_slice(), &mut buf);
         let stanza = binary(env, &buf);
-        let mut pid = std::mem::MaybeUninit::<ErlNifPid>::uninit();
-        // SAFETY: enif_get_local_pid fills `pid` when it returns true.
-        if unsafe { enif_get_local_pid(env.as_c_arg(), *pid_t, pid.as_mut_ptr()) } != 0 {
-            let pid = unsafe { pid.assume_init() };
-            let msg = wrapping.message(env, stanza, *jid_t);
+        if let Some(pid) = m.local_pid {
+            let msg = wrapping.message(env, stanza, m.jid_t);
             // SAFETY: `msg` is a term of the caller's env: enif_send copies it
             // to the receiver (a binary's bytes are shared, not copied).
             sent +=
                 unsafe { enif_send(env.as_c_arg(), &pid, std::ptr::null_mut(), msg) != 0 } as u64;
-        } else if wrap(env, *pid_t).is_pid() {
-            remote.push(tuple(env, &[*pid_t, stanza]));
+        } else if m.is_pid {
+            remote.push(tuple(env, &[m.pid_t, stanza]));
         } else {
             return Err(rustler::Error::BadArg);
         }
@@ -373,20 +385,13 @@ fn fanout_job_add<'a>(
         if n >= MAX_MEMBERS_PER_CALL {
             return Err(rustler::Error::BadArg);
         }
-        let [pid_t, jid_t] = get_tuple(env, member.as_c_arg()).ok_or(rustler::Error::BadArg)?
-        else {
-            return Err(rustler::Error::BadArg);
-        };
-        let jid = Binary::from_term(wrap(env, *jid_t))?;
-        let mut pid = std::mem::MaybeUninit::<ErlNifPid>::uninit();
-        // SAFETY: enif_get_local_pid fills `pid` when it returns true.
-        if unsafe { enif_get_local_pid(env.as_c_arg(), *pid_t, pid.as_mut_ptr()) } != 0 {
-            job.members
-                .push((unsafe { pid.assume_init() }, jid.as_slice().to_vec()));
-        } else if wrap(env, *pid_t).is_pid() {
+        let m = Member::decode(env, member)?;
+        if let Some(pid) = m.local_pid {
+            job.members.push((pid, m.jid.as_slice().to_vec()));
+        } else if m.is_pid {
             buf.clear();
-            job.template.template.render(jid.as_slice(), &mut buf);
-            remote.push(tuple(env, &[*pid_t, binary(env, &buf)]));
+            job.template.template.render(m.jid.as_slice(), &mut buf);
+            remote.push(tuple(env, &[m.pid_t, binary(env, &buf)]));
         } else {
             return Err(rustler::Error::BadArg);
         }

@@ -1,8 +1,10 @@
-//! Low-level term construction: one C call per term, no intermediate vectors.
+//! Low-level term construction and inspection: one C call per term, no
+//! intermediate vectors.
 
 use rustler::sys::{
-    enif_make_list_from_array, enif_make_map_from_arrays, enif_make_new_binary,
-    enif_make_tuple_from_array, ErlNifTerm as ERL_NIF_TERM,
+    enif_get_list_cell, enif_get_tuple, enif_is_empty_list, enif_make_list_from_array,
+    enif_make_map_from_arrays, enif_make_new_binary, enif_make_tuple_from_array,
+    ErlNifTerm as ERL_NIF_TERM,
 };
 use rustler::{Env, Term};
 
@@ -68,4 +70,40 @@ pub fn error_tuple<'a>(env: Env<'a>, reason: &str) -> Term<'a> {
             &[crate::atoms::error().to_term(env).as_c_arg(), reason],
         ),
     )
+}
+
+/// The fields of a tuple, borrowed from the term (no copy); `None` if `term`
+/// is not a tuple.
+pub fn tuple_fields<'a>(env: Env<'a>, term: ERL_NIF_TERM) -> Option<&'a [ERL_NIF_TERM]> {
+    let mut arity: i32 = 0;
+    let mut fields: *const ERL_NIF_TERM = std::ptr::null();
+    // SAFETY: enif_get_tuple fills `fields` with `arity` terms that live as long as `env`.
+    unsafe {
+        if enif_get_tuple(env.as_c_arg(), term, &mut arity, &mut fields) == 0 {
+            return None;
+        }
+        Some(std::slice::from_raw_parts(fields, arity as usize))
+    }
+}
+
+/// `list` is neither a cons cell nor `[]` (an improper tail, or not a list).
+pub struct NotAList;
+
+/// `Ok(Some((head, tail)))` for a cons cell, `Ok(None)` for `[]`.
+pub fn list_cell(
+    env: Env<'_>,
+    list: ERL_NIF_TERM,
+) -> Result<Option<(ERL_NIF_TERM, ERL_NIF_TERM)>, NotAList> {
+    let mut head = ERL_NIF_TERM::default();
+    let mut tail = ERL_NIF_TERM::default();
+    // SAFETY: plain term inspection in `env`.
+    unsafe {
+        if enif_get_list_cell(env.as_c_arg(), list, &mut head, &mut tail) != 0 {
+            Ok(Some((head, tail)))
+        } else if enif_is_empty_list(env.as_c_arg(), list) != 0 {
+            Ok(None)
+        } else {
+            Err(NotAList)
+        }
+    }
 }

@@ -8,11 +8,11 @@
 use crate::atoms;
 use crate::budget;
 use crate::intern::Interner;
-use crate::term::{binary, error_tuple, list, map, tuple, wrap};
+use crate::term::{binary, error_tuple, list, list_cell, map, tuple, tuple_fields, wrap, NotAList};
 use rustler::sys::{
-    enif_get_list_cell, enif_get_map_size, enif_get_tuple, enif_is_empty_list,
-    enif_map_iterator_create, enif_map_iterator_destroy, enif_map_iterator_get_pair,
-    enif_map_iterator_next, ErlNifMapIterator, ErlNifMapIteratorEntry, ErlNifTerm as ERL_NIF_TERM,
+    enif_get_map_size, enif_map_iterator_create, enif_map_iterator_destroy,
+    enif_map_iterator_get_pair, enif_map_iterator_next, ErlNifMapIterator, ErlNifMapIteratorEntry,
+    ErlNifTerm as ERL_NIF_TERM,
 };
 use rustler::{Binary, Env, NifResult, Term};
 use std::cell::RefCell;
@@ -224,42 +224,17 @@ pub enum WalkError {
     TooBig,
 }
 
+impl From<NotAList> for WalkError {
+    fn from(_: NotAList) -> Self {
+        WalkError::BadArg
+    }
+}
+
 /// How much a normal-scheduler call may write; `None` on a dirty scheduler.
 #[derive(Clone, Copy)]
 pub struct Budget {
     bytes: usize,
     nodes: usize,
-}
-
-fn get_tuple<'a>(env: Env<'a>, term: ERL_NIF_TERM) -> Option<&'a [ERL_NIF_TERM]> {
-    let mut arity: i32 = 0;
-    let mut array: *const ERL_NIF_TERM = std::ptr::null();
-    // SAFETY: enif_get_tuple fills `array` with `arity` terms that live as long as `env`.
-    unsafe {
-        if enif_get_tuple(env.as_c_arg(), term, &mut arity, &mut array) == 0 {
-            return None;
-        }
-        Some(std::slice::from_raw_parts(array, arity as usize))
-    }
-}
-
-/// `Some((head, tail))`, `None` for `[]`, `Err` for anything else.
-fn list_cell(
-    env: Env<'_>,
-    list: ERL_NIF_TERM,
-) -> Result<Option<(ERL_NIF_TERM, ERL_NIF_TERM)>, WalkError> {
-    let mut head = ERL_NIF_TERM::default();
-    let mut tail = ERL_NIF_TERM::default();
-    // SAFETY: plain term inspection in `env`.
-    unsafe {
-        if enif_get_list_cell(env.as_c_arg(), list, &mut head, &mut tail) != 0 {
-            Ok(Some((head, tail)))
-        } else if enif_is_empty_list(env.as_c_arg(), list) != 0 {
-            Ok(None)
-        } else {
-            Err(WalkError::BadArg)
-        }
-    }
 }
 
 fn iodata<'a>(term: Term<'a>) -> Result<&'a [u8], WalkError> {
@@ -339,7 +314,7 @@ pub fn write_xmlel<'a, S: ExmlSink<'a>>(
         if let Some(raw) = next.take() {
             nodes += 1;
             fits(budget, nodes, w.len())?;
-            match get_tuple(env, raw).ok_or(WalkError::BadArg)? {
+            match tuple_fields(env, raw).ok_or(WalkError::BadArg)? {
                 [tag, name, attrs, children] if *tag == atoms.xmlel => {
                     let name = Binary::from_term(wrap(env, *name))
                         .map_err(|_| WalkError::BadArg)?
@@ -456,7 +431,7 @@ fn escaped_text<'a>(
     atoms: &Atoms,
     term: ERL_NIF_TERM,
 ) -> Result<Option<&'a [u8]>, WalkError> {
-    match get_tuple(env, term) {
+    match tuple_fields(env, term) {
         Some([tag, content, style]) if *tag == atoms.xmlcdata && *style == atoms.escaped => {
             iodata(wrap(env, *content)).map(Some)
         }

@@ -9,10 +9,8 @@
 
 use crate::atoms;
 use crate::budget;
-use crate::term::{binary, list, map, tuple, wrap};
-use rustler::sys::{
-    enif_get_list_cell, enif_get_tuple, enif_is_empty_list, ErlNifTerm as ERL_NIF_TERM,
-};
+use crate::term::{binary, list, list_cell, map, tuple, tuple_fields, wrap, NotAList};
+use rustler::sys::ErlNifTerm as ERL_NIF_TERM;
 use rustler::{Binary, Env, NifResult, Term};
 use std::ops::Range;
 use xmpp_accel_core::xml::escape::{escape_text_fxml, write_attr_value_fxml};
@@ -323,33 +321,9 @@ enum Walk {
     TooBig,
 }
 
-fn get_tuple<'a>(env: Env<'a>, term: ERL_NIF_TERM) -> Option<&'a [ERL_NIF_TERM]> {
-    let mut arity: i32 = 0;
-    let mut array: *const ERL_NIF_TERM = std::ptr::null();
-    // SAFETY: enif_get_tuple fills `array` with `arity` terms living as long as `env`.
-    unsafe {
-        if enif_get_tuple(env.as_c_arg(), term, &mut arity, &mut array) == 0 {
-            return None;
-        }
-        Some(std::slice::from_raw_parts(array, arity as usize))
-    }
-}
-
-fn list_cell(
-    env: Env<'_>,
-    list: ERL_NIF_TERM,
-) -> Result<Option<(ERL_NIF_TERM, ERL_NIF_TERM)>, Walk> {
-    let mut head = ERL_NIF_TERM::default();
-    let mut tail = ERL_NIF_TERM::default();
-    // SAFETY: plain term inspection in `env`.
-    unsafe {
-        if enif_get_list_cell(env.as_c_arg(), list, &mut head, &mut tail) != 0 {
-            Ok(Some((head, tail)))
-        } else if enif_is_empty_list(env.as_c_arg(), list) != 0 {
-            Ok(None)
-        } else {
-            Err(Walk::BadArg)
-        }
+impl From<NotAList> for Walk {
+    fn from(_: NotAList) -> Self {
+        Walk::BadArg
     }
 }
 
@@ -384,7 +358,7 @@ fn write_fxml(
                     return Err(Walk::TooBig);
                 }
             }
-            match get_tuple(env, term).ok_or(Walk::BadArg)? {
+            match tuple_fields(env, term).ok_or(Walk::BadArg)? {
                 [tag, content] if *tag == xmlcdata && !header => {
                     let text = iodata(env, *content)?;
                     if limit.is_some_and(|max| out.len() + text.len() > max) {
@@ -403,7 +377,7 @@ fn write_fxml(
                     // non-list or an improper tail ends them quietly)
                     let mut rest = *attrs;
                     while let Ok(Some((attr, tail))) = list_cell(env, rest) {
-                        let [k, v] = get_tuple(env, attr).ok_or(Walk::BadArg)? else {
+                        let [k, v] = tuple_fields(env, attr).ok_or(Walk::BadArg)? else {
                             return Err(Walk::BadArg);
                         };
                         let (k, v) = (iodata(env, *k)?, iodata(env, *v)?);

@@ -8,7 +8,9 @@
 %%% @end
 -module(xmpp_accel_nif).
 
--export([exml_parse/1, exml_parse_dirty/1,
+%% Every NIF of the library: exported, and replaced when the library loads.
+-define(NIFS,
+        [exml_parse/1, exml_parse_dirty/1,
          exml_to_binary/2, exml_to_binary_dirty/2,
          exml_escape_cdata/2, exml_escape_cdata_dirty/2,
          stream_new/4, stream_reset/1, stream_feed/2, stream_feed_dirty/2,
@@ -23,20 +25,8 @@
          mam_open/2, mam_index/2, mam_delete/2, mam_commit/1, mam_last_indexed_id/2,
          mam_search/2, mam_close/1]).
 
--nifs([exml_parse/1, exml_parse_dirty/1,
-       exml_to_binary/2, exml_to_binary_dirty/2,
-       exml_escape_cdata/2, exml_escape_cdata_dirty/2,
-       stream_new/4, stream_reset/1, stream_feed/2, stream_feed_dirty/2,
-       fxml_parse_element/2, fxml_parse_element_dirty/2,
-       fxml_element_to_binary/1, fxml_element_to_binary_dirty/1,
-       fxml_element_to_header/1, fxml_element_to_header_dirty/1,
-       fxml_stream_new/3, fxml_stream_parse/2, fxml_stream_parse_dirty/2,
-       fxml_stream_reset/1, fxml_stream_close/1,
-       fxml_stream_change_callback_pid/2, fxml_stream_change_limits/3,
-       fanout_template/2, fanout_render/2, fanout_send/3,
-       fanout_job_new/4, fanout_job_add/2, fanout_job_start/1,
-       mam_open/2, mam_index/2, mam_delete/2, mam_commit/1, mam_last_indexed_id/2,
-       mam_search/2, mam_close/1]).
+-export(?NIFS).
+-nifs(?NIFS).
 
 -on_load(load/0).
 
