@@ -22,6 +22,8 @@
 
 -export([main/1]).
 
+-import(bench_lib, [fail/2, quick/0, median/1]).
+
 -define(ROOM, <<"room@muclight.example.com">>).
 -define(FROM, <<"room@muclight.example.com/alice@example.com">>).
 -define(PLACEHOLDER, <<"fanout-bench-to-placeholder-5f1c9e">>).
@@ -32,28 +34,7 @@
 %%====================================================================
 
 main(Args) ->
-    Code = try run(Args) of
-               _ -> 0
-           catch
-               throw:{bench_error, Fmt, FArgs} ->
-                   io:format(standard_error, "fanout_bench: " ++ Fmt ++ "~n", FArgs),
-                   2;
-               Class:Reason:Stack ->
-                   io:format(standard_error, "fanout_bench: ~p:~tp~n~tp~n",
-                             [Class, Reason, Stack]),
-                   1
-           end,
-    erlang:halt(Code).
-
-fail(Fmt, Args) -> throw({bench_error, Fmt, Args}).
-
-quick() ->
-    case os:getenv("BENCH_QUICK") of
-        false -> false;
-        "" -> false;
-        "0" -> false;
-        _ -> true
-    end.
+    bench_lib:main("fanout_bench", fun() -> run(Args) end).
 
 %% {Members, TimedRounds, WarmUpRounds} per room size
 plan(false) ->
@@ -363,14 +344,6 @@ summarise(Pairs) ->
     Delivery = [D || {_, D} <- Pairs],
     #{sender_med => median(Sender), sender_p99 => p99(Sender),
       delivery_med => median(Delivery), delivery_p99 => p99(Delivery)}.
-
-median(L) ->
-    S = lists:sort(L),
-    N = length(S),
-    case N rem 2 of
-        1 -> lists:nth(N div 2 + 1, S);
-        0 -> (lists:nth(N div 2, S) + lists:nth(N div 2 + 1, S)) / 2
-    end.
 
 %% nearest rank: with 31 or fewer rounds this is the slowest round
 p99(L) ->

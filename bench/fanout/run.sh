@@ -40,7 +40,7 @@ if [[ "${BENCH_KEEP:-0}" == 1 ]]; then
 else
     trap 'rm -rf "$WORK"' EXIT
 fi
-erlc -o "$WORK" "$HERE/fanout_bench.erl"
+erlc -o "$WORK" "$HERE/../bench_lib.erl" "$HERE/fanout_bench.erl"
 
 echo "bench-fanout: ours = $LIB (exml, xmpp_accel)"
 if [[ -n "${BENCH_QUICK:-}" && "${BENCH_QUICK}" != 0 ]]; then echo "bench-fanout: BENCH_QUICK set: smoke run"; fi

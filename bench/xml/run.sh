@@ -137,7 +137,7 @@ if [[ "${BENCH_KEEP:-0}" == 1 ]]; then
 else
     trap 'rm -rf "$WORK"' EXIT
 fi
-erlc -o "$WORK" "$HERE/xml_bench.erl"
+erlc -o "$WORK" "$HERE/../bench_lib.erl" "$HERE/xml_bench.erl"
 
 # One VM per phase; only the implementation's own code paths, no ERL_LIBS.
 # XML_BENCH_EXPECT makes the VM refuse the benchmarked modules (exml*, fxml*,

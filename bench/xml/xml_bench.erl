@@ -24,6 +24,8 @@
 
 -export([main/1]).
 
+-import(bench_lib, [fail/2, quick/0, median/1]).
+
 -define(STREAM_HDR,
         <<"<stream:stream xmlns='jabber:client' "
           "xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>">>).
@@ -36,18 +38,7 @@
 %%====================================================================
 
 main(Args) ->
-    Code = try dispatch(Args) of
-               _ -> 0
-           catch
-               throw:{bench_error, Fmt, FArgs} ->
-                   io:format(standard_error, "xml_bench: " ++ Fmt ++ "~n", FArgs),
-                   2;
-               Class:Reason:Stack ->
-                   io:format(standard_error, "xml_bench: ~p:~tp~n~tp~n",
-                             [Class, Reason, Stack]),
-                   1
-           end,
-    erlang:halt(Code).
+    bench_lib:main("xml_bench", fun() -> dispatch(Args) end).
 
 dispatch(["prep", Jsonl, Out]) -> prep(Jsonl, Out);
 dispatch(["check", Impl, In, Out]) -> check(impl(Impl), In, Out);
@@ -65,16 +56,6 @@ impl(Other) -> fail("unknown implementation ~s (ours | exml | fast_xml | ours_fx
 api(fast_xml) -> fxml;
 api(ours_fxml) -> fxml;
 api(_) -> exml.
-
-fail(Fmt, Args) -> throw({bench_error, Fmt, Args}).
-
-quick() ->
-    case os:getenv("BENCH_QUICK") of
-        false -> false;
-        "" -> false;
-        "0" -> false;
-        _ -> true
-    end.
 
 %% rounds: timed rounds per workload; whole_passes: corpus passes per timed
 %% round of whole-stanza parse and serialisation; stream_reps: corpus copies
@@ -516,14 +497,6 @@ in_fresh_process(Fun) ->
     receive
         {'DOWN', Ref, process, Pid, {done, R}} -> R;
         {'DOWN', Ref, process, Pid, Other} -> error({round_crashed, Other})
-    end.
-
-median(L) ->
-    S = lists:sort(L),
-    N = length(S),
-    case N rem 2 of
-        1 -> lists:nth(N div 2 + 1, S);
-        0 -> (lists:nth(N div 2, S) + lists:nth(N div 2 + 1, S)) / 2
     end.
 
 %%--------------------------------------------------------------------

@@ -1,0 +1,49 @@
+%%% @doc Helpers shared by the Erlang benchmark modules of `bench/'
+%%% (`xml_bench', `fanout_bench'): the entry point's exit codes, failing
+%%% with a message, the `BENCH_QUICK' switch and medians. Each `run.sh'
+%%% compiles this module next to its benchmark.
+%%% @end
+-module(bench_lib).
+
+-export([main/2, fail/2, quick/0, median/1]).
+
+%% @doc Runs `Fun()' and halts the VM: exit code 0 when it returns, 2 after
+%% `fail/2' (its message on stderr, prefixed by `Name'), 1 on a crash.
+-spec main(string(), fun(() -> term())) -> no_return().
+main(Name, Fun) ->
+    Code = try Fun() of
+               _ -> 0
+           catch
+               throw:{bench_error, Fmt, FArgs} ->
+                   io:format(standard_error, Name ++ ": " ++ Fmt ++ "~n", FArgs),
+                   2;
+               Class:Reason:Stack ->
+                   io:format(standard_error, Name ++ ": ~p:~tp~n~tp~n",
+                             [Class, Reason, Stack]),
+                   1
+           end,
+    erlang:halt(Code).
+
+%% @doc Stops the benchmark with a message (`io:format/2' format and args).
+-spec fail(string(), [term()]) -> no_return().
+fail(Fmt, Args) -> throw({bench_error, Fmt, Args}).
+
+%% @doc Whether `BENCH_QUICK' asks for a smoke run (set, not empty, not "0").
+-spec quick() -> boolean().
+quick() ->
+    case os:getenv("BENCH_QUICK") of
+        false -> false;
+        "" -> false;
+        "0" -> false;
+        _ -> true
+    end.
+
+%% @doc The median of a non-empty list of numbers.
+-spec median([number()]) -> number().
+median(L) ->
+    S = lists:sort(L),
+    N = length(S),
+    case N rem 2 of
+        1 -> lists:nth(N div 2 + 1, S);
+        0 -> (lists:nth(N div 2, S) + lists:nth(N div 2 + 1, S)) / 2
+    end.
