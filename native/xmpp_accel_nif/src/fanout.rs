@@ -5,6 +5,7 @@
 //! (`xmpp_accel_fanout`) feeds large rooms in slices, so no call runs long
 //! on a normal scheduler.
 
+use crate::atoms;
 use crate::term::{binary, list, tuple, tuple_fields, wrap};
 use crate::xml_exml::{write_xmlel, ExmlSink};
 use rustler::sys::{enif_get_local_pid, enif_send, ErlNifPid, ErlNifTerm as ERL_NIF_TERM};
@@ -203,10 +204,8 @@ fn fanout_send<'a>(
     members: Term<'a>,
     wrap_t: Term<'a>,
 ) -> NifResult<Term<'a>> {
-    let atom_stanza = rustler::Atom::from_str(env, "$stanza")?
-        .to_term(env)
-        .as_c_arg();
-    let atom_to = rustler::Atom::from_str(env, "$to")?.to_term(env).as_c_arg();
+    let atom_stanza = atoms::stanza_marker().to_term(env).as_c_arg();
+    let atom_to = atoms::to_marker().to_term(env).as_c_arg();
     let mut wrapping = Wrapping::new(env, wrap_t, atom_stanza, atom_to)?;
     let mut sent: u64 = 0;
     let mut remote: Vec<ERL_NIF_TERM> = Vec::new();
@@ -289,12 +288,8 @@ fn deliver(job: Job) {
         let msg = msg_env.run(|m| {
             // SAFETY: copying terms of the job's env into this message env.
             let wrap_t = unsafe { rustler::sys::enif_make_copy(m.as_c_arg(), job.wrap) };
-            let atom_stanza = rustler::Atom::from_str(m, "$stanza")
-                .map(|a| a.to_term(m).as_c_arg())
-                .unwrap_or_default();
-            let atom_to = rustler::Atom::from_str(m, "$to")
-                .map(|a| a.to_term(m).as_c_arg())
-                .unwrap_or_default();
+            let atom_stanza = atoms::stanza_marker().to_term(m).as_c_arg();
+            let atom_to = atoms::to_marker().to_term(m).as_c_arg();
             let stanza = binary(m, &buf);
             let jid_t = binary(m, jid);
             match Wrapping::new(m, wrap(m, wrap_t), atom_stanza, atom_to) {
@@ -308,9 +303,7 @@ fn deliver(job: Job) {
         msg_env.clear();
     }
     let done = msg_env.run(|m| {
-        let atom = rustler::Atom::from_str(m, "xmpp_accel_fanout_done")
-            .map(|a| a.to_term(m).as_c_arg())
-            .unwrap_or_default();
+        let atom = atoms::xmpp_accel_fanout_done().to_term(m).as_c_arg();
         // SAFETY: copying the reference from the job's env.
         let reference = unsafe { rustler::sys::enif_make_copy(m.as_c_arg(), job.reference) };
         tuple(

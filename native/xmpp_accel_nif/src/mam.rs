@@ -24,15 +24,18 @@ pub struct MamResource {
 #[rustler::resource_impl]
 impl Resource for MamResource {}
 
-fn get<'a>(env: Env<'a>, m: Term<'a>, key: &str) -> Option<Term<'a>> {
-    let k = Atom::from_str(env, key).ok()?;
-    m.map_get(k.to_term(env)).ok()
+// Keys and values are atoms made when the library loads (`atoms.rs`).
+fn get<'a>(env: Env<'a>, m: Term<'a>, key: Atom) -> Option<Term<'a>> {
+    m.map_get(key.to_term(env)).ok()
 }
 
-fn is_atom(env: Env<'_>, t: Term<'_>, name: &str) -> bool {
-    Atom::from_str(env, name)
-        .map(|a| a.to_term(env).as_c_arg() == t.as_c_arg())
-        .unwrap_or(false)
+fn is_atom(t: Term<'_>, atom: Atom) -> bool {
+    atom == t
+}
+
+/// The name of a key, for error texts (only on the error path).
+fn name(env: Env<'_>, key: Atom) -> String {
+    key.to_term(env).atom_to_string().unwrap_or_default()
 }
 
 fn text<'a>(t: Term<'a>) -> Result<String, String> {
@@ -40,22 +43,25 @@ fn text<'a>(t: Term<'a>) -> Result<String, String> {
     String::from_utf8(b.as_slice().to_vec()).map_err(|_| "invalid UTF-8".to_string())
 }
 
-fn field<'a, T: rustler::Decoder<'a>>(env: Env<'a>, m: Term<'a>, key: &str) -> Result<T, String> {
+fn field<'a, T: rustler::Decoder<'a>>(env: Env<'a>, m: Term<'a>, key: Atom) -> Result<T, String> {
     get(env, m, key)
-        .ok_or_else(|| format!("missing {key}"))?
+        .ok_or_else(|| format!("missing {}", name(env, key)))?
         .decode()
-        .map_err(|_| format!("bad {key}"))
+        .map_err(|_| format!("bad {}", name(env, key)))
 }
 
 fn opt_field<'a, T: rustler::Decoder<'a>>(
     env: Env<'a>,
     m: Term<'a>,
-    key: &str,
+    key: Atom,
 ) -> Result<Option<T>, String> {
     match get(env, m, key) {
         None => Ok(None),
-        Some(t) if is_atom(env, t, "undefined") => Ok(None),
-        Some(t) => t.decode().map(Some).map_err(|_| format!("bad {key}")),
+        Some(t) if is_atom(t, atoms::undefined()) => Ok(None),
+        Some(t) => t
+            .decode()
+            .map(Some)
+            .map_err(|_| format!("bad {}", name(env, key))),
     }
 }
 
@@ -64,42 +70,42 @@ fn message<'a>(env: Env<'a>, m: Term<'a>) -> Result<Message, String> {
         return Err("a message is a map".into());
     }
     Ok(Message {
-        archive_id: field(env, m, "archive_id")?,
-        mam_id: field(env, m, "mam_id")?,
-        remote_jid: text(get(env, m, "remote_jid").ok_or("missing remote_jid")?)?,
-        remote_resource: match get(env, m, "remote_resource") {
+        archive_id: field(env, m, atoms::archive_id())?,
+        mam_id: field(env, m, atoms::mam_id())?,
+        remote_jid: text(get(env, m, atoms::remote_jid()).ok_or("missing remote_jid")?)?,
+        remote_resource: match get(env, m, atoms::remote_resource()) {
             None => String::new(),
             Some(t) => text(t)?,
         },
-        is_groupchat: opt_field(env, m, "is_groupchat")?.unwrap_or(false),
-        body: text(get(env, m, "body").ok_or("missing body")?)?,
+        is_groupchat: opt_field(env, m, atoms::is_groupchat())?.unwrap_or(false),
+        body: text(get(env, m, atoms::body()).ok_or("missing body")?)?,
     })
 }
 
 fn options<'a>(env: Env<'a>, m: Term<'a>) -> Result<Options, String> {
     let mut o = Options::default();
-    if let Some(t) = get(env, m, "tokenizer") {
-        o.tokenizer = if is_atom(env, t, "unicode") {
+    if let Some(t) = get(env, m, atoms::tokenizer()) {
+        o.tokenizer = if is_atom(t, atoms::unicode()) {
             Tokenizer::Unicode {
-                fold_diacritics: opt_field(env, m, "fold_diacritics")?.unwrap_or(false),
+                fold_diacritics: opt_field(env, m, atoms::fold_diacritics())?.unwrap_or(false),
             }
-        } else if is_atom(env, t, "mongoose_compat") {
+        } else if is_atom(t, atoms::mongoose_compat()) {
             Tokenizer::MongooseCompat
         } else {
             return Err("tokenizer: unicode | mongoose_compat".into());
         };
-    } else if let Some(fold) = opt_field::<bool>(env, m, "fold_diacritics")? {
+    } else if let Some(fold) = opt_field::<bool>(env, m, atoms::fold_diacritics())? {
         o.tokenizer = Tokenizer::Unicode {
             fold_diacritics: fold,
         };
     }
-    if let Some(ms) = opt_field(env, m, "commit_interval")? {
+    if let Some(ms) = opt_field(env, m, atoms::commit_interval())? {
         o.commit_interval_ms = ms;
     }
-    if let Some(bytes) = opt_field(env, m, "writer_memory")? {
+    if let Some(bytes) = opt_field(env, m, atoms::writer_memory())? {
         o.writer_memory = bytes;
     }
-    if let Some(bytes) = opt_field(env, m, "max_body")? {
+    if let Some(bytes) = opt_field(env, m, atoms::max_body())? {
         o.max_body = bytes;
     }
     Ok(o)
@@ -109,28 +115,31 @@ fn query<'a>(env: Env<'a>, m: Term<'a>) -> Result<Query, String> {
     if !m.is_map() {
         return Err("a query is a map".into());
     }
-    let mut q = Query::archive(field(env, m, "archive_id")?);
-    q.text = match get(env, m, "text") {
-        Some(t) if !is_atom(env, t, "undefined") => Some(text(t)?),
+    let mut q = Query::archive(field(env, m, atoms::archive_id())?);
+    q.text = match get(env, m, atoms::text()) {
+        Some(t) if !is_atom(t, atoms::undefined()) => Some(text(t)?),
         _ => None,
     };
-    q.with = match get(env, m, "with") {
-        Some(t) if !is_atom(env, t, "undefined") => Some(text(t)?),
+    q.with = match get(env, m, atoms::with()) {
+        Some(t) if !is_atom(t, atoms::undefined()) => Some(text(t)?),
         _ => None,
     };
-    q.start = opt_field(env, m, "start")?;
-    q.end = opt_field(env, m, "end")?;
-    q.before_id = opt_field(env, m, "before_id")?;
-    q.after_id = opt_field(env, m, "after_id")?;
-    q.ids = opt_field(env, m, "ids")?;
-    q.include_groupchat = opt_field(env, m, "include_groupchat")?.unwrap_or(true);
-    q.max = opt_field::<u64>(env, m, "max")?.unwrap_or(50).min(10_000) as usize;
-    q.flip_page = opt_field(env, m, "flip_page")?.unwrap_or(false);
-    q.count = opt_field(env, m, "count")?.unwrap_or(false);
-    q.rsm = if let Some(b) = get(env, m, "before") {
-        if is_atom(env, b, "last") || Binary::from_term(b).map(|b| b.is_empty()).unwrap_or(false) {
+    q.start = opt_field(env, m, atoms::start())?;
+    q.end = opt_field(env, m, atoms::end())?;
+    q.before_id = opt_field(env, m, atoms::before_id())?;
+    q.after_id = opt_field(env, m, atoms::after_id())?;
+    q.ids = opt_field(env, m, atoms::ids())?;
+    q.include_groupchat = opt_field(env, m, atoms::include_groupchat())?.unwrap_or(true);
+    q.max = opt_field::<u64>(env, m, atoms::max())?
+        .unwrap_or(50)
+        .min(10_000) as usize;
+    q.flip_page = opt_field(env, m, atoms::flip_page())?.unwrap_or(false);
+    q.count = opt_field(env, m, atoms::count())?.unwrap_or(false);
+    q.rsm = if let Some(b) = get(env, m, atoms::before()) {
+        if is_atom(b, atoms::last()) || Binary::from_term(b).map(|b| b.is_empty()).unwrap_or(false)
+        {
             Rsm::Last
-        } else if is_atom(env, b, "undefined") {
+        } else if is_atom(b, atoms::undefined()) {
             Rsm::First
         } else {
             Rsm::Before(b.decode().map_err(|_| "bad before".to_string())?)
@@ -138,10 +147,10 @@ fn query<'a>(env: Env<'a>, m: Term<'a>) -> Result<Query, String> {
     } else {
         Rsm::First
     };
-    if let Some(a) = opt_field(env, m, "after")? {
+    if let Some(a) = opt_field(env, m, atoms::after())? {
         q.rsm = Rsm::After(a);
     }
-    if let Some(i) = opt_field(env, m, "index")? {
+    if let Some(i) = opt_field(env, m, atoms::index())? {
         q.rsm = Rsm::Index(i);
     }
     Ok(q)
@@ -155,7 +164,7 @@ fn mam_error<'a>(env: Env<'a>, e: &MamError) -> Term<'a> {
                 env,
                 &[
                     atoms::error().to_term(env).as_c_arg(),
-                    atom(env, "already_open"),
+                    atom(env, atoms::already_open()),
                 ],
             ),
         ),
@@ -163,7 +172,10 @@ fn mam_error<'a>(env: Env<'a>, e: &MamError) -> Term<'a> {
             env,
             tuple(
                 env,
-                &[atoms::error().to_term(env).as_c_arg(), atom(env, "closed")],
+                &[
+                    atoms::error().to_term(env).as_c_arg(),
+                    atom(env, atoms::closed()),
+                ],
             ),
         ),
         MamError::BadInput(why) => bad_input(env, why),
@@ -171,14 +183,15 @@ fn mam_error<'a>(env: Env<'a>, e: &MamError) -> Term<'a> {
     }
 }
 
-fn atom(env: Env<'_>, name: &str) -> ERL_NIF_TERM {
-    Atom::from_str(env, name)
-        .map(|a| a.to_term(env).as_c_arg())
-        .unwrap_or_default()
+fn atom(env: Env<'_>, atom: Atom) -> ERL_NIF_TERM {
+    atom.to_term(env).as_c_arg()
 }
 
 fn bad_input<'a>(env: Env<'a>, why: &str) -> Term<'a> {
-    let reason = tuple(env, &[atom(env, "bad_input"), binary(env, why.as_bytes())]);
+    let reason = tuple(
+        env,
+        &[atom(env, atoms::bad_input()), binary(env, why.as_bytes())],
+    );
     wrap(
         env,
         tuple(env, &[atoms::error().to_term(env).as_c_arg(), reason]),
@@ -262,11 +275,11 @@ fn mam_delete<'a>(
 ) -> NifResult<Term<'a>> {
     let parts = rustler::types::tuple::get_tuple(what)?;
     let deletion = match parts.as_slice() {
-        [tag, a, m] if is_atom(env, *tag, "message") => Deletion::Message {
+        [tag, a, m] if is_atom(*tag, atoms::message()) => Deletion::Message {
             archive_id: a.decode()?,
             mam_id: m.decode()?,
         },
-        [tag, a] if is_atom(env, *tag, "archive") => Deletion::Archive {
+        [tag, a] if is_atom(*tag, atoms::archive()) => Deletion::Archive {
             archive_id: a.decode()?,
         },
         _ => return Err(rustler::Error::BadArg),
@@ -294,7 +307,7 @@ fn mam_last_indexed_id<'a>(
     with_index(env, &res, |index| {
         Ok(match index.last_indexed_id(archive_id)? {
             Some(id) => id.encode(env),
-            None => wrap(env, atom(env, "undefined")),
+            None => wrap(env, atom(env, atoms::undefined())),
         })
     })
 }
@@ -308,16 +321,16 @@ fn mam_search<'a>(env: Env<'a>, res: ResourceArc<MamResource>, q: Term<'a>) -> T
     };
     with_index(env, &res, |index| {
         let page = index.search(&q)?;
-        let undefined = atom(env, "undefined");
+        let undefined = atom(env, atoms::undefined());
         let ids: Vec<ERL_NIF_TERM> = page
             .ids
             .iter()
             .map(|id| id.encode(env).as_c_arg())
             .collect();
         let keys = [
-            atom(env, "ids"),
-            atom(env, "count"),
-            atom(env, "first_index"),
+            atom(env, atoms::ids()),
+            atom(env, atoms::count()),
+            atom(env, atoms::first_index()),
         ];
         let values = [
             list(env, &ids),
