@@ -3,6 +3,8 @@
 #   make test   every test suite (installs what is missing on Debian when run as root)
 #   make bench-xml, bench-fanout, bench-mam   benchmarks against the real peers (not part of make test)
 SHELL := /bin/bash
+# rustup installs into ~/.cargo/bin (tools/ensure-deps.sh does so when cargo is missing)
+export PATH := $(HOME)/.cargo/bin:$(PATH)
 ROOT := $(abspath .)
 ERL_DIR := $(ROOT)/erlang
 XEP_CORPUS ?= $(abspath $(ROOT)/../shared/corpus/xep-stanzas.jsonl)
