@@ -158,29 +158,19 @@ fn query<'a>(env: Env<'a>, m: Term<'a>) -> Result<Query, String> {
 
 fn mam_error<'a>(env: Env<'a>, e: &MamError) -> Term<'a> {
     match e {
-        MamError::AlreadyOpen => wrap(
-            env,
-            tuple(
-                env,
-                &[
-                    atoms::error().to_term(env).as_c_arg(),
-                    atom(env, atoms::already_open()),
-                ],
-            ),
-        ),
-        MamError::Closed => wrap(
-            env,
-            tuple(
-                env,
-                &[
-                    atoms::error().to_term(env).as_c_arg(),
-                    atom(env, atoms::closed()),
-                ],
-            ),
-        ),
+        MamError::AlreadyOpen => error_atom(env, atoms::already_open()),
+        MamError::Closed => error_atom(env, atoms::closed()),
         MamError::BadInput(why) => bad_input(env, why),
         other => error_tuple(env, &other.to_string()),
     }
+}
+
+/// `{error, Reason}` with an atom reason.
+fn error_atom(env: Env<'_>, reason: Atom) -> Term<'_> {
+    wrap(
+        env,
+        tuple(env, &[atom(env, atoms::error()), atom(env, reason)]),
+    )
 }
 
 fn atom(env: Env<'_>, atom: Atom) -> ERL_NIF_TERM {
