@@ -8,25 +8,6 @@
 -include_lib("eunit/include/eunit.hrl").
 -include("exml_stream.hrl").
 
--define(LIMIT_MS, 5).
-
-%% Runs Fun in a fresh process and returns the long_schedule reports about it.
-long_schedules(Fun) ->
-    Self = self(),
-    Pid = spawn(fun() -> receive go -> ok end, Fun(), Self ! {done, self()} end),
-    erlang:system_monitor(self(), [{long_schedule, ?LIMIT_MS}]),
-    Pid ! go,
-    receive {done, Pid} -> ok after 60000 -> error(timeout) end,
-    erlang:system_monitor(undefined),
-    collect(Pid, []).
-
-collect(Pid, Acc) ->
-    receive
-        {monitor, Pid, long_schedule, Info} -> collect(Pid, [Info | Acc]);
-        {monitor, _, long_schedule, _} -> collect(Pid, Acc)
-    after 100 -> Acc
-    end.
-
 big_stanza(Bytes) ->
     Item = <<"<item jid='someone@example.com' name='Some One &amp; co' subscription='both'><group>Friends</group></item>">>,
     N = Bytes div byte_size(Item),
@@ -36,7 +17,7 @@ control_test() ->
     %% list_to_tuple/1 does not yield: over 3 million elements it holds its
     %% scheduler well past 5 ms, and the monitor must report it
     L = lists:seq(1, 3000000),
-    ?assertNotEqual([], long_schedules(fun() -> list_to_tuple(L) end)).
+    ?assertNotEqual([], xmpp_accel_sched_probe:long_schedules(fun() -> list_to_tuple(L) end)).
 
 scheduler_test_() ->
     Stanza = big_stanza(5 * 1024 * 1024),
@@ -56,17 +37,11 @@ scheduler_test_() ->
          {"exml:to_pretty_iolist/1 of 5 MB", fun() -> _ = exml:to_pretty_iolist(El) end},
          {"exml:xml_size/1 of 6 MB of text", fun() -> _ = exml:xml_size(#xmlcdata{content = Text}) end},
          {"exml:to_binary/1 of 6 MB of text", fun() -> _ = exml:to_binary(#xmlel{name = <<"a">>, children = [#xmlcdata{content = Text}]}) end}],
-    {timeout, 300, [{Name, fun() -> ?assertEqual([], quiet(F, 3)) end} || {Name, F} <- Cases]}.
+    {timeout, 300, [{Name, fun() -> ?assertEqual([], quiet(F)) end} || {Name, F} <- Cases]}.
 
-%% A long_schedule report can also come from the OS taking the CPU away
-%% (other programs on a busy machine): a NIF that blocks fails every
-%% attempt, noise does not.
-quiet(F, Attempts) ->
-    case long_schedules(F) of
-        [] -> [];
-        Reports when Attempts =< 1 -> Reports;
-        _ -> quiet(F, Attempts - 1)
-    end.
+%% Up to 3 attempts (see xmpp_accel_sched_probe:quiet/2).
+quiet(F) ->
+    xmpp_accel_sched_probe:quiet(fun() -> xmpp_accel_sched_probe:long_schedules(F) end, 3).
 
 feed(_P, <<>>, _N, Acc) -> Acc;
 feed(P, Bin, N, Acc) ->

@@ -166,34 +166,12 @@ large_input_does_not_block_test_() ->
                                S = fxml_stream:parse(S, <<"<s>", Big/binary>>),
                                true = fxml_stream:close(S) end,
                       fun() -> _ = fxml:element_to_binary(fxml_stream:parse_element(Big)) end],
-             [?assertEqual([], quiet(F, 3)) || F <- Cases]
+             [?assertEqual([], quiet(F)) || F <- Cases]
      end}.
 
-%% A report can also come from the OS taking the CPU away on a busy
-%% machine: a blocking NIF fails every attempt, noise does not.
-quiet(F, Attempts) ->
-    case long_schedules(F) of
-        [] -> [];
-        Reports when Attempts =< 1 -> Reports;
-        _ -> quiet(F, Attempts - 1)
-    end.
-
-long_schedules(Fun) ->
-    Self = self(),
-    Pid = spawn(fun() -> receive go -> ok end, Fun(), Self ! {done, self()}, receive stop -> ok end end),
-    erlang:system_monitor(self(), [{long_schedule, 5}]),
-    Pid ! go,
-    receive {done, Pid} -> ok after 60000 -> error(timeout) end,
-    erlang:system_monitor(undefined),
-    Pid ! stop,
-    collect(Pid).
-
-collect(Pid) ->
-    receive
-        {monitor, Pid, long_schedule, Info} -> [Info | collect(Pid)];
-        {monitor, _, long_schedule, _} -> collect(Pid)
-    after 100 -> []
-    end.
+%% Up to 3 attempts (see xmpp_accel_sched_probe:quiet/2).
+quiet(F) ->
+    xmpp_accel_sched_probe:quiet(fun() -> xmpp_accel_sched_probe:long_schedules(F) end, 3).
 
 chunks(<<>>, _) -> [];
 chunks(Bin, N) when byte_size(Bin) =< N -> [Bin];

@@ -194,37 +194,20 @@ notifications_test() ->
                    "<roomname>Tea &amp; cake</roomname></x><body/></message>">>, C).
 
 large_room_does_not_block_test_() ->
-    {timeout, 300, fun() -> ?assertEqual([], quiet_run(3)) end}.
-
-%% A long_schedule report can also come from the OS taking the CPU away
-%% (other programs on a busy machine): a NIF that blocks fails every
-%% attempt, noise does not.
-quiet_run(Attempts) ->
-    case large_room_run() of
-        [] -> [];
-        Reports when Attempts =< 1 -> Reports;
-        _ -> quiet_run(Attempts - 1)
-    end.
+    {timeout, 300, fun() -> ?assertEqual([], xmpp_accel_sched_probe:quiet(fun large_room_run/0, 3)) end}.
 
 large_room_run() ->
     T = xmpp_accel_fanout:template(?ROOM_MSG),
     Sink = spawn_link(fun Loop() -> receive _ -> Loop() end end),
     Members = [{Sink, <<"u", (integer_to_binary(I))/binary, "@example.com">>} || I <- lists:seq(1, 100000)],
     Jids = [J || {_, J} <- Members],
-    Self = self(),
     %% a heap large enough that no garbage collection (a VM pause, not a
     %% NIF's) lands inside the measured calls
-    Pid = spawn_opt(fun() -> receive go -> ok end,
-                             {ok, 100000, []} = xmpp_accel_fanout:send(T, Members, '$stanza'),
-                             _ = xmpp_accel_fanout:render(T, Jids),
-                             Self ! {done, self()} end,
-                    [{min_heap_size, 20000000}]),
-    erlang:system_monitor(self(), [{long_schedule, 5}]),
-    Pid ! go,
-    receive {done, Pid} -> ok after 60000 -> error(timeout) end,
-    erlang:system_monitor(undefined),
+    Reports = xmpp_accel_sched_probe:long_schedules(
+                fun() ->
+                        {ok, 100000, []} = xmpp_accel_fanout:send(T, Members, '$stanza'),
+                        _ = xmpp_accel_fanout:render(T, Jids)
+                end, [{min_heap_size, 20000000}]),
     unlink(Sink),
     exit(Sink, kill),
-    [I || {monitor, P, long_schedule, I} <- flush(), P =:= Pid].
-
-flush() -> receive M -> [M | flush()] after 100 -> [] end.
+    Reports.

@@ -160,33 +160,19 @@ text_from_form_test() ->
 %% committing and searching never hold a normal scheduler: the process
 %% running them is never scheduled in for more than 5 ms at a time.
 no_scheduler_blocked_test_() ->
-    {timeout, 300, fun() -> ?assertEqual([], quiet_run(3)) end}.
-
-quiet_run(Attempts) ->
-    case blocking_reports() of
-        [] -> [];
-        Reports when Attempts =< 1 -> Reports;
-        _ -> quiet_run(Attempts - 1)
-    end.
+    {timeout, 300, fun() -> ?assertEqual([], xmpp_accel_sched_probe:quiet(fun blocking_reports/0, 3)) end}.
 
 blocking_reports() ->
     Dir = dir("sched"),
     {ok, I} = xmpp_accel_mam:open(Dir, #{}),
     Msgs = [msg(1, N, <<"b@x">>, <<"some words to index and ", (integer_to_binary(N))/binary, " more words here">>)
             || N <- lists:seq(1, 50000)],
-    Self = self(),
-    Pid = spawn_opt(fun() -> receive go -> ok end,
-                             ok = xmpp_accel_mam:index(I, Msgs),
-                             ok = xmpp_accel_mam:commit(I),
-                             {ok, _} = xmpp_accel_mam:search(I, #{archive_id => 1, text => <<"words">>, before => last, count => true}),
-                             Self ! {done, self()} end,
-                    [{min_heap_size, 10000000}]),
-    erlang:system_monitor(self(), [{long_schedule, 5}]),
-    Pid ! go,
-    receive {done, Pid} -> ok after 120000 -> error(timeout) end,
-    erlang:system_monitor(undefined),
+    Reports = xmpp_accel_sched_probe:long_schedules(
+                fun() ->
+                        ok = xmpp_accel_mam:index(I, Msgs),
+                        ok = xmpp_accel_mam:commit(I),
+                        {ok, _} = xmpp_accel_mam:search(I, #{archive_id => 1, text => <<"words">>, before => last, count => true})
+                end, [{min_heap_size, 10000000}]),
     xmpp_accel_mam:close(I),
     os:cmd("rm -rf " ++ Dir),
-    [Info || {monitor, P, long_schedule, Info} <- flush(), P =:= Pid].
-
-flush() -> receive M -> [M | flush()] after 100 -> [] end.
+    Reports.
