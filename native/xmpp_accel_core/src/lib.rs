@@ -1,4 +1,6 @@
 pub mod fanout;
 #[cfg(feature = "mam")]
 pub mod mam;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod xml;

@@ -62,4 +62,6 @@ rustler::atoms! {
     bad_input,
     message,
     archive,
+    // fast_tls
+    init,
 }

@@ -16,3 +16,6 @@ pub const BUILD_ITEMS: usize = 8 * 1024;
 pub const SERIALISE_BYTES: usize = 128 * 1024;
 /// Most nodes serialised on a normal scheduler.
 pub const SERIALISE_NODES: usize = 16 * 1024;
+/// Largest TLS step (bytes in and out plus bytes held) on a normal
+/// scheduler: AES-GCM and ChaCha20 run at well over 1 GB/s here.
+pub const TLS_BYTES: usize = 256 * 1024;

@@ -8,7 +8,8 @@
 //!
 //! Modules mirror the core: `xml_exml` (exml flavour: terms of esl/exml 4.x)
 //! and `xml_stream` (its stream parser resource); `xml_fxml` (fast_xml
-//! flavour) and `fxml_stream` (its stream parser resource with a callback pid).
+//! flavour) and `fxml_stream` (its stream parser resource with a callback pid);
+//! `tls` (fast_tls sessions).
 
 mod atoms;
 mod budget;
@@ -17,6 +18,7 @@ mod fxml_stream;
 mod intern;
 mod mam;
 mod term;
+mod tls;
 mod xml_exml;
 mod xml_fxml;
 mod xml_stream;
@@ -27,6 +29,7 @@ fn load(env: rustler::Env, _info: rustler::Term) -> bool {
         && env.register::<fanout::TemplateResource>().is_ok()
         && env.register::<fanout::JobResource>().is_ok()
         && env.register::<mam::MamResource>().is_ok()
+        && env.register::<tls::TlsResource>().is_ok()
 }
 
 rustler::init!("xmpp_accel_nif", load = load);

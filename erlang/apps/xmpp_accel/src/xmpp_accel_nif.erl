@@ -23,7 +23,11 @@
          fanout_template/2, fanout_render/2, fanout_send/3,
          fanout_job_new/4, fanout_job_add/2, fanout_job_start/1,
          mam_open/2, mam_index/2, mam_delete/2, mam_commit/1, mam_last_indexed_id/2,
-         mam_search/2, mam_close/1]).
+         mam_search/2, mam_close/1,
+         tls_open/10, tls_loop/4, tls_loop_dirty/4, tls_peer_certificate/1,
+         tls_verify_result/1, tls_invalidate/1, tls_negotiated_cipher/1,
+         tls_finished/2, tls_cb_exporter/1, tls_alpn/1, tls_add_certfile/2,
+         tls_delete_certfile/1, tls_get_certfile/1, tls_clear_cache/0]).
 
 -export(?NIFS).
 -nifs(?NIFS).
@@ -194,3 +198,69 @@ mam_search(_Index, _Query) -> erlang:nif_error(not_loaded).
 
 -spec mam_close(reference()) -> ok | {error, term()}.
 mam_close(_Index) -> erlang:nif_error(not_loaded).
+
+%% ---- fast_tls (see erlang/apps/fast_tls/src/fast_tls.erl) -------------------
+
+%% @doc A TLS session: `tls_open(Flags, CertFile, KeyFile, Ciphers,
+%% ProtocolOptions, DH, DHFile, CAFile, SNI, ALPN)' with fast_tls's flag bits
+%% and length-prefixed ALPN names. Runs on a dirty CPU scheduler.
+-spec tls_open(non_neg_integer(), iodata(), iodata(), iodata(), iodata(), iodata(),
+               iodata(), iodata(), iodata(), iodata()) ->
+          {ok, reference()} | {error, binary()}.
+tls_open(_Flags, _Cert, _Key, _Ciphers, _ProtoOpts, _DH, _DHFile, _CAFile, _SNI, _ALPN) ->
+    erlang:nif_error(not_loaded).
+
+%% @doc One step: ciphertext `Received' in, plaintext `ToSend' queued or
+%% encrypted, at most `Want' bytes of plaintext out (`-1': all, `0': none).
+%% `{init | ok | {error, Reason}, ToWrite, Plaintext} | {error, closed} | dirty'.
+-spec tls_loop(reference(), iodata(), iodata(), integer()) ->
+          {init | ok | {error, term()}, binary(), binary()} | {error, closed} | dirty.
+tls_loop(_S, _ToSend, _Received, _Want) -> erlang:nif_error(not_loaded).
+
+%% @doc As `tls_loop/4' on a dirty CPU scheduler (handshakes, big steps).
+-spec tls_loop_dirty(reference(), iodata(), iodata(), integer()) ->
+          {init | ok | {error, term()}, binary(), binary()} | {error, closed}.
+tls_loop_dirty(_S, _ToSend, _Received, _Want) -> erlang:nif_error(not_loaded).
+
+%% @doc The peer's certificate, DER.
+-spec tls_peer_certificate(reference()) -> {ok, binary()} | {error, term()}.
+tls_peer_certificate(_S) -> erlang:nif_error(not_loaded).
+
+%% @doc OpenSSL's X509_V verify code for the peer's chain (dirty).
+-spec tls_verify_result(reference()) -> {ok, integer()} | {error, closed}.
+tls_verify_result(_S) -> erlang:nif_error(not_loaded).
+
+%% @doc Frees the session; later calls give `{error, closed}'.
+-spec tls_invalidate(reference()) -> ok.
+tls_invalidate(_S) -> erlang:nif_error(not_loaded).
+
+%% @doc `<<"TLSv1.3 TLS_AES_256_GCM_SHA384">>' (OpenSSL's names).
+-spec tls_negotiated_cipher(reference()) -> binary() | {error, closed}.
+tls_negotiated_cipher(_S) -> erlang:nif_error(not_loaded).
+
+%% @doc tls-unique Finished messages: always `{error, undefined}' (rustls
+%% does not expose them).
+-spec tls_finished(reference(), peer | self) -> {error, undefined | closed}.
+tls_finished(_S, _Which) -> erlang:nif_error(not_loaded).
+
+%% @doc The RFC 9266 tls-exporter channel binding (32 bytes).
+-spec tls_cb_exporter(reference()) -> {ok, binary()} | {error, undefined | closed}.
+tls_cb_exporter(_S) -> erlang:nif_error(not_loaded).
+
+%% @doc The ALPN protocol chosen (RFC 7301).
+-spec tls_alpn(reference()) -> {ok, binary()} | {error, undefined | closed}.
+tls_alpn(_S) -> erlang:nif_error(not_loaded).
+
+%% @doc Registers the certificate file of a domain for server-side SNI.
+-spec tls_add_certfile(iodata(), iodata()) -> ok.
+tls_add_certfile(_Domain, _File) -> erlang:nif_error(not_loaded).
+
+-spec tls_delete_certfile(iodata()) -> boolean().
+tls_delete_certfile(_Domain) -> erlang:nif_error(not_loaded).
+
+-spec tls_get_certfile(iodata()) -> {ok, binary()} | error.
+tls_get_certfile(_Domain) -> erlang:nif_error(not_loaded).
+
+%% @doc Forgets cached configurations, keys and CA roots.
+-spec tls_clear_cache() -> ok.
+tls_clear_cache() -> erlang:nif_error(not_loaded).

@@ -1,0 +1,189 @@
+//! Certificates and keys from PEM files, cached per (certfile, keyfile), and
+//! the per-domain certificate registry of `fast_tls:add_certfile/2` that a
+//! server consults for SNI (RFC 6066 §3): exact name first, then the name
+//! with its first label replaced by `*`, then the session's own certfile.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+
+use super::TlsError;
+
+type KeyCache = Mutex<HashMap<(String, String), Arc<CertifiedKey>>>;
+
+fn key_cache() -> &'static KeyCache {
+    static CACHE: OnceLock<KeyCache> = OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+fn registry() -> &'static RwLock<HashMap<String, String>> {
+    static REGISTRY: OnceLock<RwLock<HashMap<String, String>>> = OnceLock::new();
+    REGISTRY.get_or_init(Default::default)
+}
+
+/// Reads every certificate of a PEM file, in file order.
+pub fn read_certs(file: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs = CertificateDer::pem_file_iter(file)
+        .map_err(|e| e.to_string())?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    if certs.is_empty() {
+        return Err("no certificate in file".into());
+    }
+    Ok(certs)
+}
+
+/// The certificate chain of `certfile` with the key of `keyfile` (or of
+/// `certfile` when `keyfile` is empty), checked to belong together. Errors
+/// carry fast_tls's texts (`SSL_CTX_use_certificate_file failed`, ...).
+pub fn load_certified_key(certfile: &str, keyfile: &str) -> Result<Arc<CertifiedKey>, TlsError> {
+    let cache_key = (certfile.to_owned(), keyfile.to_owned());
+    if let Some(ck) = key_cache()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&cache_key)
+    {
+        return Ok(ck.clone());
+    }
+    let certs = read_certs(certfile)
+        .map_err(|e| TlsError::Config(format!("SSL_CTX_use_certificate_file failed: {e}")))?;
+    let key_file = if keyfile.is_empty() {
+        certfile
+    } else {
+        keyfile
+    };
+    let key = PrivateKeyDer::from_pem_file(key_file)
+        .map_err(|e| TlsError::Config(format!("SSL_CTX_use_PrivateKey_file failed: {e}")))?;
+    let ck = CertifiedKey::from_der(certs, key, &super::provider())
+        .map_err(|e| TlsError::Config(format!("SSL_CTX_check_private_key failed: {e}")))?;
+    let ck = Arc::new(ck);
+    key_cache()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(cache_key, ck.clone());
+    Ok(ck)
+}
+
+pub(crate) fn clear_key_cache() {
+    key_cache()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clear();
+}
+
+/// `add_certfile(Domain, File)`: replaces any earlier file for the domain.
+/// Domains are matched without regard to ASCII case.
+pub fn add_certfile(domain: &str, file: &str) {
+    registry()
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(domain.to_ascii_lowercase(), file.to_owned());
+}
+
+/// `delete_certfile(Domain)`: true when the domain had a file.
+pub fn delete_certfile(domain: &str) -> bool {
+    registry()
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&domain.to_ascii_lowercase())
+        .is_some()
+}
+
+/// `get_certfile(Domain)`: the file registered for exactly this domain.
+pub fn get_certfile(domain: &str) -> Option<String> {
+    registry()
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&domain.to_ascii_lowercase())
+        .cloned()
+}
+
+/// The registered file for a server name: exact, then `*.` + the name
+/// without its first label.
+pub fn lookup_certfile(server_name: &str) -> Option<String> {
+    let name = server_name.to_ascii_lowercase();
+    let map = registry().read().unwrap_or_else(|e| e.into_inner());
+    if let Some(f) = map.get(&name) {
+        return Some(f.clone());
+    }
+    let dot = name.find('.').filter(|&d| d > 0)?;
+    map.get(&format!("*{}", &name[dot..])).cloned()
+}
+
+/// Chooses the server certificate from the SNI name of each ClientHello.
+#[derive(Debug)]
+pub(crate) struct SniResolver {
+    pub default: Option<Arc<CertifiedKey>>,
+    pub default_file: String,
+}
+
+impl ResolvesServerCert for SniResolver {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        match hello.server_name().and_then(lookup_certfile) {
+            Some(file) if file != self.default_file => {
+                // a registered domain file holds its own key, as in fast_tls
+                load_certified_key(&file, "").ok()
+            }
+            _ => self.default.clone(),
+        }
+    }
+}
+
+/// A client's own certificate (`{certfile, F}` with `connect`), sent
+/// whatever CA names the server hints.
+#[derive(Debug)]
+pub(crate) struct ClientCert(pub Arc<CertifiedKey>);
+
+impl rustls::client::ResolvesClientCert for ClientCert {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[rustls::SignatureScheme],
+    ) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_exact_then_wildcard() {
+        add_certfile("Exact.Test.Example", "/e.pem");
+        add_certfile("*.wild.test.example", "/w.pem");
+        assert_eq!(
+            lookup_certfile("exact.test.example").as_deref(),
+            Some("/e.pem")
+        );
+        assert_eq!(
+            lookup_certfile("x.WILD.test.example").as_deref(),
+            Some("/w.pem")
+        );
+        assert_eq!(lookup_certfile("wild.test.example"), None);
+        assert_eq!(lookup_certfile(".wild.test.example"), None);
+        assert_eq!(
+            get_certfile("exact.test.example").as_deref(),
+            Some("/e.pem")
+        );
+        assert!(delete_certfile("exact.test.example"));
+        assert!(!delete_certfile("exact.test.example"));
+        assert!(delete_certfile("*.wild.test.example"));
+    }
+
+    #[test]
+    fn missing_files_are_config_errors() {
+        let e = load_certified_key("/nonexistent/cert.pem", "").unwrap_err();
+        assert!(
+            matches!(e, TlsError::Config(ref m) if m.starts_with("SSL_CTX_use_certificate_file failed"))
+        );
+    }
+}

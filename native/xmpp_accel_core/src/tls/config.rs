@@ -1,0 +1,115 @@
+//! rustls configurations built from [`Options`], cached per distinct
+//! options (fast_tls caches its `SSL_CTX`s the same way) until
+//! [`clear_cache`].
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use rustls::server::NoServerSessionStorage;
+use rustls::{ClientConfig, ServerConfig, SupportedProtocolVersion};
+
+use super::certs::{self, SniResolver};
+use super::verify::VerifyLater;
+use super::{Options, Role, TlsError};
+
+#[derive(Clone)]
+pub(crate) enum Config {
+    Client(Arc<ClientConfig>),
+    Server(Arc<ServerConfig>),
+}
+
+type Cache = Mutex<HashMap<Options, Config>>;
+
+fn cache() -> &'static Cache {
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+/// `clear_cache/0`: forget cached configurations, keys and CA roots read
+/// from files (call after changing certificate or CA files).
+pub fn clear_cache() {
+    cache().lock().unwrap_or_else(|e| e.into_inner()).clear();
+    certs::clear_key_cache();
+}
+
+/// The configuration for these options (the SNI name is per session and is
+/// not part of the key).
+pub(crate) fn config_for(opts: &Options) -> Result<Config, TlsError> {
+    let mut key = opts.clone();
+    key.sni.clear();
+    if let Some(c) = cache().lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return Ok(c.clone());
+    }
+    let config = build(&key)?;
+    cache()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key, config.clone());
+    Ok(config)
+}
+
+fn versions(opts: &Options) -> Vec<&'static SupportedProtocolVersion> {
+    let flags = opts.protocol_flags();
+    let mut v = Vec::new();
+    if flags.tls13 {
+        v.push(&rustls::version::TLS13);
+    }
+    if flags.tls12 {
+        v.push(&rustls::version::TLS12);
+    }
+    if v.is_empty() {
+        // no version left: the session refuses every handshake (see Session)
+        v.push(&rustls::version::TLS13);
+    }
+    v
+}
+
+fn build(opts: &Options) -> Result<Config, TlsError> {
+    if !opts.dhfile.is_empty() && std::fs::metadata(&opts.dhfile).is_err() {
+        return Err(TlsError::Config("Setting DH parameters failed".into()));
+    }
+    let base = super::provider();
+    let provider = rustls::crypto::CryptoProvider {
+        cipher_suites: super::ciphers::suites_for(&opts.ciphers, &base.cipher_suites),
+        ..(*base).clone()
+    };
+    let own_key = if opts.certfile.is_empty() {
+        None
+    } else {
+        Some(certs::load_certified_key(&opts.certfile, &opts.keyfile)?)
+    };
+    let err = |e: rustls::Error| TlsError::Config(e.to_string());
+    match opts.role() {
+        Role::Server => {
+            let verifier = VerifyLater::new(!opts.verify_none);
+            let mut cfg = ServerConfig::builder_with_provider(Arc::new(provider))
+                .with_protocol_versions(&versions(opts))
+                .map_err(err)?
+                .with_client_cert_verifier(verifier)
+                .with_cert_resolver(Arc::new(SniResolver {
+                    default: own_key,
+                    default_file: opts.certfile.clone(),
+                }));
+            cfg.ignore_client_order = opts.protocol_flags().server_preference;
+            cfg.alpn_protocols = opts.alpn.clone();
+            // fast_tls: SSL_OP_NO_TICKET and no session cache
+            cfg.session_storage = Arc::new(NoServerSessionStorage {});
+            cfg.send_tls13_tickets = 0;
+            Ok(Config::Server(Arc::new(cfg)))
+        }
+        Role::Client => {
+            let builder = ClientConfig::builder_with_provider(Arc::new(provider))
+                .with_protocol_versions(&versions(opts))
+                .map_err(err)?
+                .dangerous()
+                .with_custom_certificate_verifier(VerifyLater::new(false));
+            let mut cfg = match own_key {
+                Some(ck) => builder.with_client_cert_resolver(Arc::new(certs::ClientCert(ck))),
+                None => builder.with_no_client_auth(),
+            };
+            cfg.alpn_protocols = opts.alpn.clone();
+            cfg.resumption = rustls::client::Resumption::disabled();
+            Ok(Config::Client(Arc::new(cfg)))
+        }
+    }
+}

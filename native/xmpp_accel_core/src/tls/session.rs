@@ -1,0 +1,266 @@
+//! One TLS connection in fast_tls's memory-BIO style (see [`Session::step`]).
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+
+use rustls::pki_types::ServerName;
+use rustls::{ClientConnection, Connection, ServerConnection};
+
+use super::config::{config_for, Config};
+use super::verify::{roots_for, verify_code, Purpose, Roots};
+use super::{Options, Role, TlsError};
+
+/// Default limit of received ciphertext held while the caller reads
+/// plaintext in small amounts (`recv(S, N)`): 16 MiB.
+pub const DEFAULT_MAX_PENDING_INPUT: usize = 16 << 20;
+
+/// The first element of fast_tls's `loop_nif` result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepTag {
+    /// The handshake is not finished (`init`).
+    Init,
+    /// Established (`ok`).
+    Ok,
+    /// Failed; the bytes to write usually hold a TLS alert.
+    Error(TlsError),
+}
+
+/// What one step produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub tag: StepTag,
+    /// Ciphertext for the peer (write it to the socket).
+    pub to_write: Vec<u8>,
+    /// Plaintext received.
+    pub plaintext: Vec<u8>,
+}
+
+/// A TLS client or server session.
+pub struct Session {
+    conn: Connection,
+    /// Plaintext given before the handshake finished.
+    queued: Vec<u8>,
+    /// Ciphertext received but not yet given to rustls.
+    pending_in: Vec<u8>,
+    failed: Option<TlsError>,
+    /// No protocol version is left (`no_tlsv1_2|no_tlsv1_3`).
+    refuse: bool,
+    roots: Arc<Roots>,
+    purpose: Purpose,
+    verify_cache: Option<i64>,
+    max_pending_input: usize,
+}
+
+fn tls_error(e: &rustls::Error, handshaking: bool) -> TlsError {
+    match e {
+        // not TLS at all (HTTP, garbage): fast_tls reports `closed`
+        rustls::Error::InvalidMessage(_) if handshaking => TlsError::Closed,
+        _ if handshaking => TlsError::Handshake(e.to_string()),
+        _ => TlsError::Record(e.to_string()),
+    }
+}
+
+impl Session {
+    /// A new session; a client's first step gives its ClientHello.
+    /// Errors: certificate, key and DH file problems ([`TlsError::Config`]).
+    pub fn new(opts: &Options) -> Result<Session, TlsError> {
+        let flags = opts.protocol_flags();
+        let refuse = !flags.tls12 && !flags.tls13;
+        let mut conn: Connection = match config_for(opts)? {
+            Config::Server(cfg) => ServerConnection::new(cfg)
+                .map_err(|e| TlsError::Config(e.to_string()))?
+                .into(),
+            Config::Client(cfg) => {
+                // without {sni, Name} no server name is sent (an IP address
+                // name is never sent); names are not verified (see verify)
+                let name = ServerName::try_from(opts.sni.clone()).unwrap_or(ServerName::IpAddress(
+                    std::net::Ipv4Addr::UNSPECIFIED.into(),
+                ));
+                ClientConnection::new(cfg, name)
+                    .map_err(|e| TlsError::Config(e.to_string()))?
+                    .into()
+            }
+        };
+        conn.set_buffer_limit(None);
+        let purpose = match opts.role() {
+            Role::Client => Purpose::Server,
+            Role::Server if opts.override_cert_purpose => Purpose::Server,
+            Role::Server => Purpose::Client,
+        };
+        Ok(Session {
+            conn,
+            queued: Vec::new(),
+            pending_in: Vec::new(),
+            failed: None,
+            refuse,
+            roots: roots_for(&opts.cafile),
+            purpose,
+            verify_cache: None,
+            max_pending_input: DEFAULT_MAX_PENDING_INPUT,
+        })
+    }
+
+    /// True until the handshake has finished.
+    pub fn is_handshaking(&self) -> bool {
+        self.conn.is_handshaking()
+    }
+
+    /// fast_tls's `loop_nif(S, ToSend, Received, Want)`: takes the ciphertext
+    /// `received` from the peer and the plaintext `to_send` (queued until the
+    /// handshake is done), and gives the ciphertext to write and at most
+    /// `want` bytes of plaintext (`want < 0`: all there is; `0`: none, the
+    /// rest stays for later steps). A failure is sticky: later steps repeat it.
+    pub fn step(&mut self, to_send: &[u8], received: &[u8], want: i64) -> Step {
+        let mut plaintext = Vec::new();
+        if self.failed.is_none() {
+            if let Err(e) = self.take_input(received, want, &mut plaintext) {
+                self.failed = Some(e);
+            }
+        }
+        if let Some(e) = &self.failed {
+            return Step {
+                tag: StepTag::Error(e.clone()),
+                to_write: self.drain_output(),
+                plaintext,
+            };
+        }
+        let tag = if self.conn.is_handshaking() {
+            self.queued.extend_from_slice(to_send);
+            StepTag::Init
+        } else {
+            let mut w = self.conn.writer();
+            // the buffer limit is off: writes never fall short
+            let queued = std::mem::take(&mut self.queued);
+            let _ = w.write_all(&queued);
+            let _ = w.write_all(to_send);
+            StepTag::Ok
+        };
+        Step {
+            tag,
+            to_write: self.drain_output(),
+            plaintext,
+        }
+    }
+
+    fn take_input(
+        &mut self,
+        received: &[u8],
+        want: i64,
+        out: &mut Vec<u8>,
+    ) -> Result<(), TlsError> {
+        if self.refuse && !received.is_empty() {
+            return Err(TlsError::Handshake("no protocols available".into()));
+        }
+        if self.pending_in.len() + received.len() > self.max_pending_input {
+            return Err(TlsError::TooMuchData);
+        }
+        let mut input = std::mem::take(&mut self.pending_in);
+        input.extend_from_slice(received);
+        let mut rest: &[u8] = &input;
+        let limit = if want < 0 { usize::MAX } else { want as usize };
+        loop {
+            self.read_plaintext(limit, out);
+            if out.len() >= limit || rest.is_empty() {
+                break;
+            }
+            let handshaking = self.conn.is_handshaking();
+            match self.conn.read_tls(&mut rest) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => return Err(TlsError::Record(e.to_string())),
+            }
+            if let Err(e) = self.conn.process_new_packets() {
+                return Err(tls_error(&e, handshaking));
+            }
+        }
+        self.read_plaintext(limit, out);
+        self.pending_in = rest.to_vec();
+        Ok(())
+    }
+
+    fn read_plaintext(&mut self, limit: usize, out: &mut Vec<u8>) {
+        let mut reader = self.conn.reader();
+        while out.len() < limit {
+            let start = out.len();
+            let room = (limit - start).min(16 * 1024);
+            out.resize(start + room, 0);
+            match reader.read(&mut out[start..]) {
+                Ok(n) => {
+                    out.truncate(start + n);
+                    if n == 0 {
+                        break; // close_notify from the peer
+                    }
+                }
+                Err(_) => {
+                    out.truncate(start);
+                    break; // WouldBlock: nothing more for now
+                }
+            }
+        }
+    }
+
+    fn drain_output(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        while self.conn.wants_write() {
+            match self.conn.write_tls(&mut out) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        out
+    }
+
+    /// The peer's certificate (DER), when it sent one.
+    pub fn peer_certificate(&self) -> Option<&[u8]> {
+        self.conn.peer_certificates()?.first().map(|c| c.as_ref())
+    }
+
+    /// OpenSSL's `X509_V_*` code for the peer's chain (0 when none was sent).
+    pub fn verify_result(&mut self) -> i64 {
+        if let Some(code) = self.verify_cache {
+            return code;
+        }
+        let code = match self.conn.peer_certificates() {
+            Some(chain) => verify_code(chain, &self.roots, self.purpose),
+            None => return 0,
+        };
+        if !self.conn.is_handshaking() {
+            self.verify_cache = Some(code);
+        }
+        code
+    }
+
+    /// `"<version> <cipher>"` with OpenSSL's names, e.g.
+    /// `"TLSv1.3 TLS_AES_256_GCM_SHA384"`; `None` before the handshake.
+    pub fn negotiated_cipher(&self) -> Option<String> {
+        let version = match self.conn.protocol_version()? {
+            rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3",
+            rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2",
+            _ => "unknown",
+        };
+        let suite = self.conn.negotiated_cipher_suite()?.suite();
+        Some(format!("{version} {}", super::ciphers::openssl_name(suite)))
+    }
+
+    /// The protocol chosen by ALPN (RFC 7301), if any.
+    pub fn alpn_protocol(&self) -> Option<&[u8]> {
+        self.conn.alpn_protocol()
+    }
+
+    /// The tls-exporter channel binding (RFC 9266): 32 bytes exported with
+    /// the label `EXPORTER-Channel-Binding` and an empty context.
+    pub fn channel_binding_exporter(&self) -> Option<[u8; 32]> {
+        if self.conn.is_handshaking() {
+            return None;
+        }
+        self.conn
+            .export_keying_material([0u8; 32], b"EXPORTER-Channel-Binding", Some(b""))
+            .ok()
+    }
+
+    /// Bytes held for the caller: received ciphertext not yet processed and
+    /// plaintext queued before the handshake.
+    pub fn buffered(&self) -> usize {
+        self.pending_in.len() + self.queued.len()
+    }
+}

@@ -1,0 +1,295 @@
+//! fast_tls: a TLS session resource over `xmpp_accel_core::tls::Session`.
+//!
+//! Return shapes are fast_tls 1.1.26's NIF shapes (the facade in
+//! `erlang/apps/fast_tls` relies on them): `loop` gives
+//! `{init | ok | {error, Reason}, ToWrite, Plaintext}` or `{error, closed}`.
+//! Handshake steps (signing, key exchange, certificate checks) and steps
+//! over [`budget::TLS_BYTES`] run on a dirty CPU scheduler: the normal
+//! twin answers `dirty`.
+
+use std::sync::Mutex;
+
+use rustler::{Atom, Binary, Env, NifResult, Resource, ResourceArc, Term};
+use xmpp_accel_core::tls::{self, Options, Role, Session, StepTag, TlsError};
+
+use crate::{atoms, budget, term};
+
+/// One session; `None` after `invalidate` (fast_tls's `valid = 0`).
+pub struct TlsResource {
+    session: Mutex<Option<Session>>,
+}
+
+#[rustler::resource_impl]
+impl Resource for TlsResource {}
+
+const CONNECT: u32 = 2;
+const VERIFY_NONE: u32 = 0x10000;
+const OVERRIDE_CERT_PURPOSE: u32 = 0x200000;
+
+fn iodata(t: Term<'_>) -> NifResult<Binary<'_>> {
+    match Binary::from_term(t) {
+        Ok(b) => Ok(b),
+        Err(_) => Binary::from_iolist(t),
+    }
+}
+
+fn string(t: Term<'_>) -> NifResult<String> {
+    let b = iodata(t)?;
+    String::from_utf8(b.as_slice().to_vec()).map_err(|_| rustler::Error::BadArg)
+}
+
+/// ALPN as fast_tls passes it: length-prefixed protocol names.
+fn alpn_list(bytes: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut rest = bytes;
+    while let Some((&len, tail)) = rest.split_first() {
+        let len = len as usize;
+        if len == 0 || tail.len() < len {
+            break;
+        }
+        out.push(tail[..len].to_vec());
+        rest = &tail[len..];
+    }
+    out
+}
+
+fn error_term<'a>(env: Env<'a>, e: &TlsError) -> Term<'a> {
+    match e {
+        TlsError::Closed => (atoms::error(), atoms::closed()).encode_term(env),
+        other => term::error_tuple(env, &other.to_string()),
+    }
+}
+
+trait EncodeTerm {
+    fn encode_term<'a>(&self, env: Env<'a>) -> Term<'a>;
+}
+
+impl EncodeTerm for (Atom, Atom) {
+    fn encode_term<'a>(&self, env: Env<'a>) -> Term<'a> {
+        rustler::Encoder::encode(self, env)
+    }
+}
+
+fn bin<'a>(env: Env<'a>, bytes: &[u8]) -> Term<'a> {
+    term::wrap(env, term::binary(env, bytes))
+}
+
+/// `open_nif(Flags, CertFile, KeyFile, Ciphers, ProtocolOpts, DH, DHFile,
+/// CAFile, SNI, ALPN)` -> `{ok, Session} | {error, binary()}`. Dirty: the
+/// first open of a configuration reads and parses files.
+#[allow(clippy::too_many_arguments)]
+#[rustler::nif(schedule = "DirtyCpu")]
+fn tls_open<'a>(
+    env: Env<'a>,
+    flags: u32,
+    certfile: Term<'a>,
+    keyfile: Term<'a>,
+    ciphers: Term<'a>,
+    protocol_options: Term<'a>,
+    _dh: Term<'a>,
+    dhfile: Term<'a>,
+    cafile: Term<'a>,
+    sni: Term<'a>,
+    alpn: Term<'a>,
+) -> NifResult<Term<'a>> {
+    let opts = Options {
+        role: Some(if flags & 0xffff == CONNECT {
+            Role::Client
+        } else {
+            Role::Server
+        }),
+        verify_none: flags & VERIFY_NONE != 0,
+        override_cert_purpose: flags & OVERRIDE_CERT_PURPOSE != 0,
+        certfile: string(certfile)?,
+        keyfile: string(keyfile)?,
+        cafile: string(cafile)?,
+        dhfile: string(dhfile)?,
+        ciphers: string(ciphers)?,
+        protocol_options: string(protocol_options)?,
+        sni: string(sni)?,
+        alpn: alpn_list(iodata(alpn)?.as_slice()),
+    };
+    Ok(match Session::new(&opts) {
+        Ok(s) => {
+            let res = ResourceArc::new(TlsResource {
+                session: Mutex::new(Some(s)),
+            });
+            rustler::Encoder::encode(&(atoms::ok(), res), env)
+        }
+        Err(e) => error_term(env, &e),
+    })
+}
+
+fn loop_impl<'a>(
+    env: Env<'a>,
+    res: &TlsResource,
+    to_send: Term<'a>,
+    received: Term<'a>,
+    want: i64,
+    on_dirty: bool,
+) -> NifResult<Term<'a>> {
+    let to_send = iodata(to_send)?;
+    let received = iodata(received)?;
+    let mut guard = res.session.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(session) = guard.as_mut() else {
+        return Ok(error_term(env, &TlsError::Closed));
+    };
+    if !on_dirty {
+        // handshake work happens only on received bytes (a client's
+        // ClientHello is made by tls_open, itself dirty)
+        let heavy = (session.is_handshaking() && received.len() + session.buffered() > 0)
+            || to_send.len() + received.len() + session.buffered() > budget::TLS_BYTES;
+        if heavy {
+            return Ok(atoms::dirty().to_term(env));
+        }
+    }
+    let step = session.step(to_send.as_slice(), received.as_slice(), want);
+    drop(guard);
+    let tag = match &step.tag {
+        StepTag::Init => atoms::init().to_term(env),
+        StepTag::Ok => atoms::ok().to_term(env),
+        StepTag::Error(e) => error_term(env, e),
+    };
+    let out = [
+        tag.as_c_arg(),
+        term::binary(env, &step.to_write),
+        term::binary(env, &step.plaintext),
+    ];
+    Ok(term::wrap(env, term::tuple(env, &out)))
+}
+
+/// `loop_nif(S, ToSend, Received, Want)` on a normal scheduler, or `dirty`.
+#[rustler::nif]
+fn tls_loop<'a>(
+    env: Env<'a>,
+    res: ResourceArc<TlsResource>,
+    to_send: Term<'a>,
+    received: Term<'a>,
+    want: i64,
+) -> NifResult<Term<'a>> {
+    loop_impl(env, &res, to_send, received, want, false)
+}
+
+/// As `tls_loop/4`, on a dirty CPU scheduler; never `dirty`.
+#[rustler::nif(schedule = "DirtyCpu")]
+fn tls_loop_dirty<'a>(
+    env: Env<'a>,
+    res: ResourceArc<TlsResource>,
+    to_send: Term<'a>,
+    received: Term<'a>,
+    want: i64,
+) -> NifResult<Term<'a>> {
+    loop_impl(env, &res, to_send, received, want, true)
+}
+
+fn with_session<'a, F>(env: Env<'a>, res: &TlsResource, f: F) -> Term<'a>
+where
+    F: FnOnce(&mut Session) -> Term<'a>,
+{
+    let mut guard = res.session.lock().unwrap_or_else(|e| e.into_inner());
+    match guard.as_mut() {
+        Some(s) => f(s),
+        None => error_term(env, &TlsError::Closed),
+    }
+}
+
+/// `{ok, DER} | {error, binary()} | {error, closed}`.
+#[rustler::nif]
+fn tls_peer_certificate(env: Env<'_>, res: ResourceArc<TlsResource>) -> Term<'_> {
+    with_session(env, &res, |s| match s.peer_certificate() {
+        Some(der) => {
+            let der = bin(env, der);
+            rustler::Encoder::encode(&(atoms::ok(), der), env)
+        }
+        None => term::error_tuple(env, "SSL_get_peer_certificate failed"),
+    })
+}
+
+/// `{ok, X509VerifyCode} | {error, closed}`. Dirty: chain checks, and the
+/// first use of the system roots reads them from disk.
+#[rustler::nif(schedule = "DirtyCpu")]
+fn tls_verify_result(env: Env<'_>, res: ResourceArc<TlsResource>) -> Term<'_> {
+    with_session(env, &res, |s| {
+        rustler::Encoder::encode(&(atoms::ok(), s.verify_result()), env)
+    })
+}
+
+/// Frees the session; later calls give `{error, closed}`.
+#[rustler::nif]
+fn tls_invalidate(res: ResourceArc<TlsResource>) -> Atom {
+    *res.session.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    atoms::ok()
+}
+
+/// `<<"TLSv1.3 TLS_AES_256_GCM_SHA384">>`, or `{error, closed}`.
+#[rustler::nif]
+fn tls_negotiated_cipher(env: Env<'_>, res: ResourceArc<TlsResource>) -> Term<'_> {
+    with_session(env, &res, |s| {
+        let text = s
+            .negotiated_cipher()
+            .unwrap_or_else(|| "(NONE) (NONE)".into());
+        bin(env, text.as_bytes())
+    })
+}
+
+/// tls-unique (RFC 5929) is not exposed by rustls: `{error, undefined}`
+/// for both ends (fast_tls gives the same on TLS 1.3).
+#[rustler::nif]
+fn tls_finished(env: Env<'_>, res: ResourceArc<TlsResource>, _which: Atom) -> Term<'_> {
+    with_session(env, &res, |_| {
+        rustler::Encoder::encode(&(atoms::error(), atoms::undefined()), env)
+    })
+}
+
+/// tls-exporter (RFC 9266): `{ok, <<_:256>>} | {error, undefined | closed}`.
+#[rustler::nif]
+fn tls_cb_exporter(env: Env<'_>, res: ResourceArc<TlsResource>) -> Term<'_> {
+    with_session(env, &res, |s| match s.channel_binding_exporter() {
+        Some(v) => {
+            let v = bin(env, &v);
+            rustler::Encoder::encode(&(atoms::ok(), v), env)
+        }
+        None => rustler::Encoder::encode(&(atoms::error(), atoms::undefined()), env),
+    })
+}
+
+/// The ALPN protocol chosen: `{ok, binary()} | {error, undefined | closed}`.
+#[rustler::nif]
+fn tls_alpn(env: Env<'_>, res: ResourceArc<TlsResource>) -> Term<'_> {
+    with_session(env, &res, |s| match s.alpn_protocol() {
+        Some(p) => {
+            let p = bin(env, p);
+            rustler::Encoder::encode(&(atoms::ok(), p), env)
+        }
+        None => rustler::Encoder::encode(&(atoms::error(), atoms::undefined()), env),
+    })
+}
+
+#[rustler::nif]
+fn tls_add_certfile(domain: Term<'_>, file: Term<'_>) -> NifResult<Atom> {
+    tls::certs::add_certfile(&string(domain)?, &string(file)?);
+    Ok(atoms::ok())
+}
+
+#[rustler::nif]
+fn tls_delete_certfile(domain: Term<'_>) -> NifResult<bool> {
+    Ok(tls::certs::delete_certfile(&string(domain)?))
+}
+
+/// `{ok, File} | error`.
+#[rustler::nif]
+fn tls_get_certfile<'a>(env: Env<'a>, domain: Term<'a>) -> NifResult<Term<'a>> {
+    Ok(match tls::certs::get_certfile(&string(domain)?) {
+        Some(f) => {
+            let f = bin(env, f.as_bytes());
+            rustler::Encoder::encode(&(atoms::ok(), f), env)
+        }
+        None => atoms::error().to_term(env),
+    })
+}
+
+#[rustler::nif]
+fn tls_clear_cache() -> Atom {
+    tls::clear_cache();
+    atoms::ok()
+}
