@@ -1,7 +1,7 @@
 # xmpp-accel: build, run, test, bench.
 #   make run    the main job: an XMPP stream through exml_stream, in realistic chunks
 #   make test   every test suite (installs what is missing on Debian when run as root)
-#   make bench-xml, bench-fanout, bench-mam   benchmarks against the real peers (not part of make test)
+#   make bench-xml, bench-fanout, bench-mam, bench-tls   benchmarks against the real peers (not part of make test)
 SHELL := /bin/bash
 # rustup installs into ~/.cargo/bin (tools/ensure-deps.sh does so when cargo is missing)
 export PATH := $(HOME)/.cargo/bin:$(PATH)
@@ -12,13 +12,13 @@ export XEP_CORPUS
 TOOLS_EBIN := $(ERL_DIR)/_build/tools/ebin
 ERL_LIBS_DEFAULT := $(ERL_DIR)/_build/default/lib
 
-.PHONY: all build deps test test-rust test-erlang test-elixir test-e2e test-ejabberd run bench-xml bench-fanout bench-mam lint fuzz clean
+.PHONY: all build deps test test-rust test-erlang test-elixir test-e2e test-ejabberd run bench-xml bench-fanout bench-mam bench-tls lint fuzz clean
 
 all: build
 
 # Debian packages the build and the tests need; installed only when missing.
 APT_PACKAGES := erlang-nox erlang-dev erlang-eunit erlang-common-test erlang-dialyzer rebar3 elixir \
-                erlang-p1-xml erlang-proper-dev
+                erlang-p1-xml erlang-p1-tls erlang-proper-dev
 deps:
 	@bash tools/ensure-deps.sh $(APT_PACKAGES)
 
@@ -53,6 +53,7 @@ test-e2e: build $(TOOLS_EBIN)/xmpp_stream_replay.beam
 	bash tests/git_subdir_test.sh
 	bash tests/exml_peer.sh
 	bash tests/fast_xml_peer.sh
+	bash tests/fast_tls_peer.sh
 	$(MAKE) test-ejabberd
 
 # A real ejabberd (Debian's) on our fast_xml, with a real client (slixmpp).
@@ -64,6 +65,9 @@ bench-xml: build
 
 bench-fanout: build
 	bash bench/fanout/run.sh
+
+bench-tls: build
+	bash bench/tls/run.sh
 
 bench-mam:
 	bash bench/mam/run.sh
