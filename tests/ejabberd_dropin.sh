@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End to end on a real ejabberd with our drop-ins loaded in place of
 # Debian's: stages our built applications where the `ejabberd` user can read
-# them, shadows Debian's fast_xml with them (tests/ejabberd/run.sh,
+# them, shadows Debian's fast_xml and fast_tls with them (tests/ejabberd/run.sh,
 # EJABBERD_EXTRA_PA) and runs the real-client session. Needs root (it installs
 # ejabberd from Debian on first use) and `make build` done.
 set -euo pipefail
@@ -9,12 +9,13 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 lib=$repo/erlang/_build/default/lib
 stage=$(mktemp -d /tmp/xmpp-accel-dropin.XXXXXX)
 trap 'rm -rf "$stage"' EXIT
-for app in xmpp_accel fast_xml; do
+for app in xmpp_accel fast_xml fast_tls; do
     mkdir -p "$stage/$app"
     cp -rL "$lib/$app/ebin" "$stage/$app/"
     if [ -d "$lib/$app/priv" ]; then cp -rL "$lib/$app/priv" "$stage/$app/"; fi
 done
 chmod -R a+rX "$stage"
-EJABBERD_EXTRA_PA="$stage/fast_xml/ebin:$stage/xmpp_accel/ebin" \
+EJABBERD_EXTRA_PA="$stage/fast_xml/ebin:$stage/fast_tls/ebin:$stage/xmpp_accel/ebin" \
 EXPECT_FXML_PREFIX="$stage/fast_xml/" \
+EXPECT_FAST_TLS_PREFIX="$stage/fast_tls/" \
     bash "$repo/tests/ejabberd/run.sh"

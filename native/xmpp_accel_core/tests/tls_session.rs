@@ -166,7 +166,7 @@ fn client_certificates_give_openssl_verify_codes() {
     for (cert, code) in [
         (&pki.client, 0),
         (&pki.self_signed, 18),
-        (&pki.unknown_ca_client, 20),
+        (&pki.unknown_ca_client, 21),
         (&pki.expired, 10),
         (&pki.not_yet_valid, 9),
         (&pki.server, 26), // a server-only certificate used as a client one
@@ -270,6 +270,37 @@ fn no_common_version_fails_the_handshake() {
     let mut client = Session::new(&copts).unwrap();
     let mut server = Session::new(&sopts).unwrap();
     assert!(pump(&mut client, &mut server, usize::MAX).is_err());
+}
+
+#[test]
+fn a_pkcs8_key_labelled_rsa_private_key_loads() {
+    // ejabberd's pkix writes the key bytes it read under the label of the
+    // key type; OpenSSL reads that, so must we
+    let text = std::fs::read_to_string(&pki().server_rsa).unwrap();
+    let relabelled = text
+        .replace("BEGIN PRIVATE KEY", "BEGIN RSA PRIVATE KEY")
+        .replace("END PRIVATE KEY", "END RSA PRIVATE KEY");
+    assert_ne!(text, relabelled);
+    let path =
+        std::env::temp_dir().join(format!("xmpp-accel-relabelled-{}.pem", std::process::id()));
+    std::fs::write(&path, relabelled).unwrap();
+    let opened = Session::new(&server_opts(path.to_str().unwrap()));
+    std::fs::remove_file(&path).unwrap();
+    assert!(opened.is_ok(), "{:?}", opened.err());
+}
+
+#[test]
+fn want_zero_still_drives_the_handshake() {
+    // finish_handshake/2 steps with want = 0
+    let mut client = Session::new(&client_opts()).unwrap();
+    let mut server = Session::new(&server_opts(&pki().server)).unwrap();
+    let hello = client.step(b"", b"", 0).to_write;
+    let s = server.step(b"", &hello, 0);
+    assert_eq!(s.tag, StepTag::Init);
+    assert!(!s.to_write.is_empty(), "the server answers the ClientHello");
+    let c = client.step(b"", &s.to_write, 0);
+    assert_eq!(c.tag, StepTag::Ok);
+    assert_eq!(server.step(b"", &c.to_write, 0).tag, StepTag::Ok);
 }
 
 #[test]

@@ -58,14 +58,47 @@ pub fn load_certified_key(certfile: &str, keyfile: &str) -> Result<Arc<Certified
     };
     let key = PrivateKeyDer::from_pem_file(key_file)
         .map_err(|e| TlsError::Config(format!("SSL_CTX_use_PrivateKey_file failed: {e}")))?;
-    let ck = CertifiedKey::from_der(certs, key, &super::provider())
-        .map_err(|e| TlsError::Config(format!("SSL_CTX_check_private_key failed: {e}")))?;
+    let signing_key = signing_key(key)
+        .map_err(|e| TlsError::Config(format!("SSL_CTX_use_PrivateKey_file failed: {e}")))?;
+    let ck = CertifiedKey::new(certs, signing_key);
+    match ck.keys_match() {
+        Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {}
+        Err(e) => {
+            return Err(TlsError::Config(format!(
+                "SSL_CTX_check_private_key failed: {e}"
+            )))
+        }
+    }
     let ck = Arc::new(ck);
     key_cache()
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .insert(cache_key, ck.clone());
     Ok(ck)
+}
+
+/// The signing key of a private key, whatever PEM label its bytes came
+/// under: OpenSSL reads a PKCS#8 key labelled `RSA PRIVATE KEY` (ejabberd's
+/// pkix writes such files), so the other encodings are tried too.
+fn signing_key(
+    key: PrivateKeyDer<'static>,
+) -> Result<Arc<dyn rustls::sign::SigningKey>, rustls::Error> {
+    use rustls::pki_types::{PrivatePkcs1KeyDer, PrivatePkcs8KeyDer, PrivateSec1KeyDer};
+    let provider = super::provider();
+    let first_error = match provider.key_provider.load_private_key(key.clone_key()) {
+        Ok(k) => return Ok(k),
+        Err(e) => e,
+    };
+    let bytes = key.secret_der().to_vec();
+    let others: [PrivateKeyDer<'static>; 3] = [
+        PrivatePkcs8KeyDer::from(bytes.clone()).into(),
+        PrivatePkcs1KeyDer::from(bytes.clone()).into(),
+        PrivateSec1KeyDer::from(bytes).into(),
+    ];
+    others
+        .into_iter()
+        .find_map(|k| provider.key_provider.load_private_key(k).ok())
+        .ok_or(first_error)
 }
 
 pub(crate) fn clear_key_cache() {

@@ -160,7 +160,9 @@ impl Session {
         let limit = if want < 0 { usize::MAX } else { want as usize };
         loop {
             self.read_plaintext(limit, out);
-            if out.len() >= limit || rest.is_empty() {
+            // handshake records are always processed (even with want = 0);
+            // once established, ciphertext waits while the caller has enough
+            if rest.is_empty() || (out.len() >= limit && !self.conn.is_handshaking()) {
                 break;
             }
             let handshaking = self.conn.is_handshaking();

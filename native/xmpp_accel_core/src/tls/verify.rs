@@ -2,7 +2,8 @@
 //! handshake (the handshake signature is still checked, so the peer holds
 //! the key), and [`verify_code`] tells afterwards what OpenSSL's
 //! `SSL_get_verify_result` would: an `X509_V_*` code (0 ok, 9 not yet valid,
-//! 10 expired, 18 self-signed, 19 self-signed in chain, 20 unknown issuer,
+//! 10 expired, 18 self-signed, 19 self-signed in chain, 20 unknown issuer
+//! of a chain, 21 unknown issuer of a lone certificate,
 //! 26 wrong purpose, 7 bad signature, 50 anything else). Host names are not
 //! checked (fast_tls does not either; XMPP checks the JID itself).
 
@@ -103,13 +104,14 @@ pub fn verify_code(chain: &[CertificateDer<'_>], roots: &Roots, purpose: Purpose
     );
     match res {
         Ok(_) => X509_V_OK,
-        Err(webpki::Error::UnknownIssuer) => {
-            if chain.len() > 1 && chain.last().is_some_and(|c| is_self_issued(c)) {
-                19
-            } else {
-                20
-            }
-        }
+        // OpenSSL (whose verify callback fast_tls makes accept everything)
+        // ends a lone certificate of an unknown issuer on 21, a chain on 20,
+        // and a chain ending in a self-signed root on 19
+        Err(webpki::Error::UnknownIssuer) => match chain.last() {
+            _ if chain.len() == 1 => 21,
+            Some(root) if is_self_issued(root) => 19,
+            _ => 20,
+        },
         Err(webpki::Error::CertExpired { .. }) => 10,
         Err(webpki::Error::CertNotValidYet { .. }) => 9,
         Err(webpki::Error::RequiredEkuNotFoundContext(_)) => 26,
