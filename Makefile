@@ -75,7 +75,7 @@ bench-mam:
 # Fuzzing (not part of make test): each target for FUZZ_SECONDS (needs cargo-fuzz).
 FUZZ_SECONDS ?= 60
 fuzz:
-	cd native/xmpp_accel_core/fuzz && for t in stream_parser element_parser; do \
+	cd native/xmpp_accel_core/fuzz && for t in stream_parser element_parser tls_records; do \
 	  RUSTC_BOOTSTRAP=1 cargo fuzz run $$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) -max_len=4096 || exit 1; done
 
 lint:
