@@ -3,9 +3,12 @@
 //! Return shapes are fast_tls 1.1.26's NIF shapes (the facade in
 //! `erlang/apps/fast_tls` relies on them): `loop` gives
 //! `{init | ok | {error, Reason}, ToWrite, Plaintext}` or `{error, closed}`.
-//! Handshake steps (signing, key exchange, certificate checks) and steps
-//! over [`budget::TLS_BYTES`] run on a dirty CPU scheduler: the normal
-//! twin answers `dirty`.
+//! Handshake steps that sign with an RSA key, steps over
+//! [`budget::TLS_BYTES`] and the first open of a configuration (files to
+//! read) run on a dirty CPU scheduler: the normal twin answers `dirty`.
+//! ECDSA handshakes and verify-result computations (lazily reading the CA
+//! roots) are measured and stay on normal schedulers except the latter,
+//! which is always dirty.
 
 use std::sync::Mutex;
 
@@ -74,11 +77,49 @@ fn bin<'a>(env: Env<'a>, bytes: &[u8]) -> Term<'a> {
     term::wrap(env, term::binary(env, bytes))
 }
 
-/// `open_nif(Flags, CertFile, KeyFile, Ciphers, ProtocolOpts, DH, DHFile,
-/// CAFile, SNI, ALPN)` -> `{ok, Session} | {error, binary()}`. Dirty: the
-/// first open of a configuration reads and parses files.
 #[allow(clippy::too_many_arguments)]
-#[rustler::nif(schedule = "DirtyCpu")]
+fn options(
+    flags: u32,
+    certfile: Term<'_>,
+    keyfile: Term<'_>,
+    ciphers: Term<'_>,
+    protocol_options: Term<'_>,
+    dhfile: Term<'_>,
+    cafile: Term<'_>,
+    sni: Term<'_>,
+    alpn: Term<'_>,
+) -> NifResult<Options> {
+    Ok(Options {
+        role: Some(if flags & 0xffff == CONNECT { Role::Client } else { Role::Server }),
+        verify_none: flags & VERIFY_NONE != 0,
+        override_cert_purpose: flags & OVERRIDE_CERT_PURPOSE != 0,
+        certfile: string(certfile)?,
+        keyfile: string(keyfile)?,
+        cafile: string(cafile)?,
+        dhfile: string(dhfile)?,
+        ciphers: string(ciphers)?,
+        protocol_options: string(protocol_options)?,
+        sni: string(sni)?,
+        alpn: alpn_list(iodata(alpn)?.as_slice()),
+    })
+}
+
+fn opened<'a>(env: Env<'a>, session: Result<Session, TlsError>) -> Term<'a> {
+    match session {
+        Ok(s) => {
+            let res = ResourceArc::new(TlsResource { session: Mutex::new(Some(s)) });
+            rustler::Encoder::encode(&(atoms::ok(), res), env)
+        }
+        Err(e) => error_term(env, &e),
+    }
+}
+
+/// `open_nif(Flags, CertFile, KeyFile, Ciphers, ProtocolOpts, DH, DHFile,
+/// CAFile, SNI, ALPN)` -> `{ok, Session} | {error, binary()} | dirty`: on a
+/// normal scheduler when the configuration is cached (no file to read),
+/// else `dirty` (the facade calls `tls_open_dirty`).
+#[allow(clippy::too_many_arguments)]
+#[rustler::nif]
 fn tls_open<'a>(
     env: Env<'a>,
     flags: u32,
@@ -92,32 +133,32 @@ fn tls_open<'a>(
     sni: Term<'a>,
     alpn: Term<'a>,
 ) -> NifResult<Term<'a>> {
-    let opts = Options {
-        role: Some(if flags & 0xffff == CONNECT {
-            Role::Client
-        } else {
-            Role::Server
-        }),
-        verify_none: flags & VERIFY_NONE != 0,
-        override_cert_purpose: flags & OVERRIDE_CERT_PURPOSE != 0,
-        certfile: string(certfile)?,
-        keyfile: string(keyfile)?,
-        cafile: string(cafile)?,
-        dhfile: string(dhfile)?,
-        ciphers: string(ciphers)?,
-        protocol_options: string(protocol_options)?,
-        sni: string(sni)?,
-        alpn: alpn_list(iodata(alpn)?.as_slice()),
-    };
-    Ok(match Session::new(&opts) {
-        Ok(s) => {
-            let res = ResourceArc::new(TlsResource {
-                session: Mutex::new(Some(s)),
-            });
-            rustler::Encoder::encode(&(atoms::ok(), res), env)
-        }
-        Err(e) => error_term(env, &e),
+    let opts = options(flags, certfile, keyfile, ciphers, protocol_options, dhfile, cafile, sni, alpn)?;
+    Ok(match Session::new_if_cached(&opts) {
+        Some(session) => opened(env, session),
+        None => atoms::dirty().to_term(env),
     })
+}
+
+/// As `tls_open/10` on a dirty CPU scheduler: reads and parses the
+/// certificate, key and DH files of a new configuration.
+#[allow(clippy::too_many_arguments)]
+#[rustler::nif(schedule = "DirtyCpu")]
+fn tls_open_dirty<'a>(
+    env: Env<'a>,
+    flags: u32,
+    certfile: Term<'a>,
+    keyfile: Term<'a>,
+    ciphers: Term<'a>,
+    protocol_options: Term<'a>,
+    _dh: Term<'a>,
+    dhfile: Term<'a>,
+    cafile: Term<'a>,
+    sni: Term<'a>,
+    alpn: Term<'a>,
+) -> NifResult<Term<'a>> {
+    let opts = options(flags, certfile, keyfile, ciphers, protocol_options, dhfile, cafile, sni, alpn)?;
+    Ok(opened(env, Session::new(&opts)))
 }
 
 fn loop_impl<'a>(
@@ -135,9 +176,8 @@ fn loop_impl<'a>(
         return Ok(error_term(env, &TlsError::Closed));
     };
     if !on_dirty {
-        // handshake work happens only on received bytes (a client's
-        // ClientHello is made by tls_open, itself dirty)
-        let heavy = (session.is_handshaking() && received.len() + session.buffered() > 0)
+        // RSA signing in a handshake step, or a big step
+        let heavy = session.step_is_heavy(received.len())
             || to_send.len() + received.len() + session.buffered() > budget::TLS_BYTES;
         if heavy {
             return Ok(atoms::dirty().to_term(env));

@@ -11,8 +11,8 @@
 %%% are not offered (ECDHE with AES-GCM or ChaCha20-Poly1305 only);
 %%% `get_tls_last_message/2' (tls-unique) is `{error, undefined}' on TLS 1.2
 %%% too (use `get_tls_cb_exporter/1', RFC 9266); `set_fips_mode(true)' fails;
-%%% `p12_to_pem/2' reports `{error, <<"...">>}'. Handshake steps run on dirty
-%%% CPU schedulers. See README "Swapping fast_tls".
+%%% `p12_to_pem/2' reports `{error, <<"...">>}'. Handshake steps that sign
+%%% with RSA keys run on dirty CPU schedulers. See README "Swapping fast_tls".
 %%% @end
 -module(fast_tls).
 
@@ -390,10 +390,13 @@ p12_to_pem(P12Data, Pass) -> p12_to_pem_nif(P12Data, <<Pass/binary, 0>>).
 -spec open_nif(non_neg_integer(), iodata(), iodata(), iodata(), iodata(), iodata(),
                iodata(), iodata(), iodata(), iodata()) -> {ok, reference()} | {error, binary()}.
 open_nif(Flags, CertFile, KeyFile, Ciphers, ProtocolOpts, DH, DHFile, CAFile, SNI, ALPN) ->
-    xmpp_accel_nif:tls_open(Flags, CertFile, KeyFile, Ciphers, ProtocolOpts, DH, DHFile,
-                            CAFile, SNI, ALPN).
+    Args = [Flags, CertFile, KeyFile, Ciphers, ProtocolOpts, DH, DHFile, CAFile, SNI, ALPN],
+    case apply(xmpp_accel_nif, tls_open, Args) of
+        dirty -> apply(xmpp_accel_nif, tls_open_dirty, Args);
+        Result -> Result
+    end.
 
-%% A step on a normal scheduler, or on a dirty one for handshakes and big data.
+%% A step on a normal scheduler, or on a dirty one for RSA signing and big data.
 -spec loop_nif(reference(), iodata(), iodata(), integer()) ->
           {init | ok | {error, term()}, binary(), binary()} | {error, closed}.
 loop_nif(Session, ToSend, Received, Want) ->

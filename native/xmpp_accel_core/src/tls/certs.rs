@@ -135,6 +135,20 @@ pub fn get_certfile(domain: &str) -> Option<String> {
         .cloned()
 }
 
+/// Could a registered certificate have an RSA key? True when one has, or
+/// when one was not loaded yet (its key type is not known).
+pub fn registry_may_hold_rsa() -> bool {
+    let map = registry().read().unwrap_or_else(|e| e.into_inner());
+    if map.is_empty() {
+        return false;
+    }
+    let keys = key_cache().lock().unwrap_or_else(|e| e.into_inner());
+    map.values().any(|file| match keys.get(&(file.clone(), String::new())) {
+        Some(ck) => ck.key.algorithm() == rustls::SignatureAlgorithm::RSA,
+        None => true,
+    })
+}
+
 /// The registered file for a server name: exact, then `*.` + the name
 /// without its first label.
 pub fn lookup_certfile(server_name: &str) -> Option<String> {

@@ -13,9 +13,17 @@ use super::verify::VerifyLater;
 use super::{Options, Role, TlsError};
 
 #[derive(Clone)]
-pub(crate) enum Config {
+pub(crate) enum Kind {
     Client(Arc<ClientConfig>),
     Server(Arc<ServerConfig>),
+}
+
+/// A configuration and what the scheduling decision needs to know of it.
+#[derive(Clone)]
+pub(crate) struct Config {
+    pub kind: Kind,
+    /// Its own certificate's key is RSA: signing with it takes 0.2-1 ms.
+    pub signs_with_rsa: bool,
 }
 
 type Cache = Mutex<HashMap<Options, Config>>;
@@ -32,14 +40,23 @@ pub fn clear_cache() {
     certs::clear_key_cache();
 }
 
-/// The configuration for these options (the SNI name is per session and is
-/// not part of the key).
+fn cache_key(opts: &Options) -> Options {
+    // the SNI name is per session, not part of the configuration
+    Options { sni: String::new(), ..opts.clone() }
+}
+
+/// The cached configuration for these options, if there is one (no file
+/// is read: cheap enough for a normal scheduler).
+pub(crate) fn cached(opts: &Options) -> Option<Config> {
+    cache().lock().unwrap_or_else(|e| e.into_inner()).get(&cache_key(opts)).cloned()
+}
+
+/// The configuration for these options, built (files read) if not cached.
 pub(crate) fn config_for(opts: &Options) -> Result<Config, TlsError> {
-    let mut key = opts.clone();
-    key.sni.clear();
-    if let Some(c) = cache().lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
-        return Ok(c.clone());
+    if let Some(c) = cached(opts) {
+        return Ok(c);
     }
+    let key = cache_key(opts);
     let config = build(&key)?;
     cache()
         .lock()
@@ -78,8 +95,11 @@ fn build(opts: &Options) -> Result<Config, TlsError> {
     } else {
         Some(certs::load_certified_key(&opts.certfile, &opts.keyfile)?)
     };
+    let signs_with_rsa = own_key
+        .as_ref()
+        .is_some_and(|k| k.key.algorithm() == rustls::SignatureAlgorithm::RSA);
     let err = |e: rustls::Error| TlsError::Config(e.to_string());
-    match opts.role() {
+    let kind = match opts.role() {
         Role::Server => {
             let verifier = VerifyLater::new(!opts.verify_none);
             let mut cfg = ServerConfig::builder_with_provider(Arc::new(provider))
@@ -95,7 +115,7 @@ fn build(opts: &Options) -> Result<Config, TlsError> {
             // fast_tls: SSL_OP_NO_TICKET and no session cache
             cfg.session_storage = Arc::new(NoServerSessionStorage {});
             cfg.send_tls13_tickets = 0;
-            Ok(Config::Server(Arc::new(cfg)))
+            Kind::Server(Arc::new(cfg))
         }
         Role::Client => {
             let builder = ClientConfig::builder_with_provider(Arc::new(provider))
@@ -109,7 +129,8 @@ fn build(opts: &Options) -> Result<Config, TlsError> {
             };
             cfg.alpn_protocols = opts.alpn.clone();
             cfg.resumption = rustls::client::Resumption::disabled();
-            Ok(Config::Client(Arc::new(cfg)))
+            Kind::Client(Arc::new(cfg))
         }
-    }
+    };
+    Ok(Config { kind, signs_with_rsa })
 }

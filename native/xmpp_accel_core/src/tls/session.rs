@@ -6,7 +6,7 @@ use std::sync::Arc;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, Connection, ServerConnection};
 
-use super::config::{config_for, Config};
+use super::config::{cached, config_for, Config, Kind};
 use super::verify::{roots_for, verify_code, Purpose, Roots};
 use super::{Options, Role, TlsError};
 
@@ -45,8 +45,15 @@ pub struct Session {
     failed: Option<TlsError>,
     /// No protocol version is left (`no_tlsv1_2|no_tlsv1_3`).
     refuse: bool,
-    roots: Arc<Roots>,
+    /// CA file for verify codes (its roots are read when first needed).
+    cafile: String,
+    roots: Option<Arc<Roots>>,
     purpose: Purpose,
+    role: Role,
+    /// Own key is RSA (see [`Session::step_is_heavy`]).
+    signs_with_rsa: bool,
+    /// A server has answered the ClientHello.
+    answered_hello: bool,
     verify_cache: Option<i64>,
     max_pending_input: usize,
 }
@@ -64,25 +71,35 @@ impl Session {
     /// A new session; a client's first step gives its ClientHello.
     /// Errors: certificate, key and DH file problems ([`TlsError::Config`]).
     pub fn new(opts: &Options) -> Result<Session, TlsError> {
+        Session::with_config(opts, config_for(opts)?)
+    }
+
+    /// As [`Session::new`] when the configuration for `opts` is cached
+    /// (nothing to read from files: about 10 us), else `None`.
+    pub fn new_if_cached(opts: &Options) -> Option<Result<Session, TlsError>> {
+        cached(opts).map(|config| Session::with_config(opts, config))
+    }
+
+    fn with_config(opts: &Options, config: Config) -> Result<Session, TlsError> {
         let flags = opts.protocol_flags();
         let refuse = !flags.tls12 && !flags.tls13;
-        let mut conn: Connection = match config_for(opts)? {
-            Config::Server(cfg) => ServerConnection::new(cfg)
+        let mut conn: Connection = match config.kind {
+            Kind::Server(cfg) => ServerConnection::new(cfg)
                 .map_err(|e| TlsError::Config(e.to_string()))?
                 .into(),
-            Config::Client(cfg) => {
+            Kind::Client(cfg) => {
                 // without {sni, Name} no server name is sent (an IP address
                 // name is never sent); names are not verified (see verify)
-                let name = ServerName::try_from(opts.sni.clone()).unwrap_or(ServerName::IpAddress(
-                    std::net::Ipv4Addr::UNSPECIFIED.into(),
-                ));
+                let name = ServerName::try_from(opts.sni.clone())
+                    .unwrap_or(ServerName::IpAddress(std::net::Ipv4Addr::UNSPECIFIED.into()));
                 ClientConnection::new(cfg, name)
                     .map_err(|e| TlsError::Config(e.to_string()))?
                     .into()
             }
         };
         conn.set_buffer_limit(None);
-        let purpose = match opts.role() {
+        let role = opts.role();
+        let purpose = match role {
             Role::Client => Purpose::Server,
             Role::Server if opts.override_cert_purpose => Purpose::Server,
             Role::Server => Purpose::Client,
@@ -93,11 +110,33 @@ impl Session {
             pending_in: Vec::new(),
             failed: None,
             refuse,
-            roots: roots_for(&opts.cafile),
+            cafile: opts.cafile.clone(),
+            roots: None,
             purpose,
+            role,
+            signs_with_rsa: config.signs_with_rsa,
+            answered_hello: false,
             verify_cache: None,
             max_pending_input: DEFAULT_MAX_PENDING_INPUT,
         })
+    }
+
+    /// Whether the next step with `received` bytes may sign with an RSA
+    /// key (0.2 ms to over 1 ms for RSA-2048, depending on the machine) and
+    /// so belongs on a dirty scheduler: a server answering a ClientHello
+    /// with an RSA certificate (its own, or possibly one chosen by SNI), a
+    /// client with an RSA client certificate during its handshake. Other
+    /// handshake steps (ECDSA signing, X25519, verifying) take tens of us.
+    pub fn step_is_heavy(&self, received: usize) -> bool {
+        if !self.conn.is_handshaking() || received + self.pending_in.len() == 0 {
+            return false;
+        }
+        match self.role {
+            Role::Server => {
+                !self.answered_hello && (self.signs_with_rsa || super::certs::registry_may_hold_rsa())
+            }
+            Role::Client => self.signs_with_rsa,
+        }
     }
 
     /// True until the handshake has finished.
@@ -223,7 +262,10 @@ impl Session {
             return code;
         }
         let code = match self.conn.peer_certificates() {
-            Some(chain) => verify_code(chain, &self.roots, self.purpose),
+            Some(chain) => {
+                let roots = self.roots.get_or_insert_with(|| roots_for(&self.cafile));
+                verify_code(chain, roots, self.purpose)
+            }
             None => return 0,
         };
         if !self.conn.is_handshaking() {
