@@ -13,7 +13,8 @@ fn certfile(alg: &'static rcgen::SignatureAlgorithm, name: &str) -> String {
         .expect("params")
         .self_signed(&key)
         .expect("cert");
-    let path = std::env::temp_dir().join(format!("xmpp-accel-hs-{name}-{}.pem", std::process::id()));
+    let path =
+        std::env::temp_dir().join(format!("xmpp-accel-hs-{name}-{}.pem", std::process::id()));
     std::fs::write(&path, format!("{}{}", cert.pem(), key.serialize_pem())).expect("write");
     path.to_string_lossy().into_owned()
 }
@@ -43,7 +44,10 @@ fn handshake(client_opts: &Options, server_opts: &Options) -> Duration {
 
 fn main() {
     let n = 2000;
-    for (alg, name) in [(&rcgen::PKCS_ECDSA_P256_SHA256, "ecdsa"), (&rcgen::PKCS_RSA_SHA256, "rsa")] {
+    for (alg, name) in [
+        (&rcgen::PKCS_ECDSA_P256_SHA256, "ecdsa"),
+        (&rcgen::PKCS_RSA_SHA256, "rsa"),
+    ] {
         let file = certfile(alg, name);
         for proto in ["", "no_tlsv1_3"] {
             let sopts = Options {
@@ -53,11 +57,21 @@ fn main() {
                 protocol_options: proto.into(),
                 ..Default::default()
             };
-            let copts = Options { role: Some(Role::Client), ..Default::default() };
+            let copts = Options {
+                role: Some(Role::Client),
+                ..Default::default()
+            };
             handshake(&copts, &sopts); // warm the config cache
             let total: Duration = (0..n).map(|_| handshake(&copts, &sopts)).sum();
-            let version = if proto.is_empty() { "TLS 1.3" } else { "TLS 1.2" };
-            println!("{name:5} {version}: server {:.1} us per handshake", total.as_secs_f64() * 1e6 / n as f64);
+            let version = if proto.is_empty() {
+                "TLS 1.3"
+            } else {
+                "TLS 1.2"
+            };
+            println!(
+                "{name:5} {version}: server {:.1} us per handshake",
+                total.as_secs_f64() * 1e6 / n as f64
+            );
         }
         let _ = std::fs::remove_file(file);
     }

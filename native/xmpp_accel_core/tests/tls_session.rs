@@ -304,6 +304,23 @@ fn want_zero_still_drives_the_handshake() {
 }
 
 #[test]
+fn ecdsa_handshake_steps_are_light_and_established_ones_too() {
+    let mut client = Session::new(&client_opts()).unwrap();
+    let mut server = Session::new(&server_opts(&pki().server)).unwrap();
+    assert!(!server.step_is_heavy(0), "nothing received: nothing to do");
+    assert!(
+        !server.step_is_heavy(300),
+        "ECDSA P-256 signs in tens of us"
+    );
+    assert!(
+        !client.step_is_heavy(300),
+        "no client certificate to sign with"
+    );
+    pump(&mut client, &mut server, usize::MAX).unwrap();
+    assert!(!server.step_is_heavy(300) && !client.step_is_heavy(300));
+}
+
+#[test]
 fn bad_files_are_config_errors() {
     let pki = pki();
     let missing = server_opts("/nonexistent.pem");

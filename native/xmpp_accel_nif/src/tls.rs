@@ -3,12 +3,12 @@
 //! Return shapes are fast_tls 1.1.26's NIF shapes (the facade in
 //! `erlang/apps/fast_tls` relies on them): `loop` gives
 //! `{init | ok | {error, Reason}, ToWrite, Plaintext}` or `{error, closed}`.
-//! Handshake steps that sign with an RSA key, steps over
-//! [`budget::TLS_BYTES`] and the first open of a configuration (files to
-//! read) run on a dirty CPU scheduler: the normal twin answers `dirty`.
-//! ECDSA handshakes and verify-result computations (lazily reading the CA
-//! roots) are measured and stay on normal schedulers except the latter,
-//! which is always dirty.
+//! On a dirty CPU scheduler (the normal twin answers `dirty`): handshake
+//! steps that sign with a key measured slow to sign with (RSA on a slow
+//! machine, see `Session::step_is_heavy`), steps over
+//! [`budget::TLS_BYTES`], the first open of a configuration (files to read)
+//! and verify results (chain checks, CA roots read on first use). Other
+//! handshake steps take well under 1 ms and stay on normal schedulers.
 
 use std::sync::Mutex;
 
@@ -90,7 +90,11 @@ fn options(
     alpn: Term<'_>,
 ) -> NifResult<Options> {
     Ok(Options {
-        role: Some(if flags & 0xffff == CONNECT { Role::Client } else { Role::Server }),
+        role: Some(if flags & 0xffff == CONNECT {
+            Role::Client
+        } else {
+            Role::Server
+        }),
         verify_none: flags & VERIFY_NONE != 0,
         override_cert_purpose: flags & OVERRIDE_CERT_PURPOSE != 0,
         certfile: string(certfile)?,
@@ -107,7 +111,9 @@ fn options(
 fn opened<'a>(env: Env<'a>, session: Result<Session, TlsError>) -> Term<'a> {
     match session {
         Ok(s) => {
-            let res = ResourceArc::new(TlsResource { session: Mutex::new(Some(s)) });
+            let res = ResourceArc::new(TlsResource {
+                session: Mutex::new(Some(s)),
+            });
             rustler::Encoder::encode(&(atoms::ok(), res), env)
         }
         Err(e) => error_term(env, &e),
@@ -133,7 +139,17 @@ fn tls_open<'a>(
     sni: Term<'a>,
     alpn: Term<'a>,
 ) -> NifResult<Term<'a>> {
-    let opts = options(flags, certfile, keyfile, ciphers, protocol_options, dhfile, cafile, sni, alpn)?;
+    let opts = options(
+        flags,
+        certfile,
+        keyfile,
+        ciphers,
+        protocol_options,
+        dhfile,
+        cafile,
+        sni,
+        alpn,
+    )?;
     Ok(match Session::new_if_cached(&opts) {
         Some(session) => opened(env, session),
         None => atoms::dirty().to_term(env),
@@ -157,7 +173,17 @@ fn tls_open_dirty<'a>(
     sni: Term<'a>,
     alpn: Term<'a>,
 ) -> NifResult<Term<'a>> {
-    let opts = options(flags, certfile, keyfile, ciphers, protocol_options, dhfile, cafile, sni, alpn)?;
+    let opts = options(
+        flags,
+        certfile,
+        keyfile,
+        ciphers,
+        protocol_options,
+        dhfile,
+        cafile,
+        sni,
+        alpn,
+    )?;
     Ok(opened(env, Session::new(&opts)))
 }
 
@@ -176,7 +202,7 @@ fn loop_impl<'a>(
         return Ok(error_term(env, &TlsError::Closed));
     };
     if !on_dirty {
-        // RSA signing in a handshake step, or a big step
+        // a slow signature in a handshake step, or a big step
         let heavy = session.step_is_heavy(received.len())
             || to_send.len() + received.len() + session.buffered() > budget::TLS_BYTES;
         if heavy {

@@ -1,7 +1,9 @@
 //! The index: schema, writing, committing, and the commit thread.
 
+use super::analyzer::BodyTokenizer;
 use super::query::{self, Page, Query};
-use super::tokenize::{words, Tokenizer};
+use super::tokenize::Tokenizer;
+use super::zones::ZoneCache;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,7 +12,7 @@ use std::time::Duration;
 use tantivy::schema::{
     Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST, INDEXED, STRING,
 };
-use tantivy::tokenizer::{TextAnalyzer, WhitespaceTokenizer};
+use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
 /// Why an index call failed.
@@ -133,6 +135,8 @@ fn schema() -> (Schema, Fields) {
 struct Shared {
     writer: Mutex<Option<IndexWriter>>,
     reader: IndexReader,
+    /// Zone maps of the mam ids of the reader's segments.
+    zones: ZoneCache,
     dirty: AtomicBool,
     stop: Mutex<bool>,
     wake: Condvar,
@@ -173,7 +177,7 @@ impl MamIndex {
         })?;
         index.tokenizers().register(
             WORDS,
-            TextAnalyzer::builder(WhitespaceTokenizer::default()).build(),
+            TextAnalyzer::builder(BodyTokenizer::new(options.tokenizer)).build(),
         );
         let writer: IndexWriter = index.writer_with_num_threads(1, options.writer_memory)?;
         let reader = index
@@ -183,10 +187,12 @@ impl MamIndex {
         let shared = Arc::new(Shared {
             writer: Mutex::new(Some(writer)),
             reader,
+            zones: ZoneCache::default(),
             dirty: AtomicBool::new(false),
             stop: Mutex::new(false),
             wake: Condvar::new(),
         });
+        shared.zones.warm(&shared.reader.searcher())?;
         let interval = Duration::from_millis(options.commit_interval_ms.max(1));
         let s = shared.clone();
         let committer = std::thread::Builder::new()
@@ -249,7 +255,7 @@ impl MamIndex {
             doc.add_text(f.bare, &m.remote_jid);
             doc.add_text(f.full, full_jid(&m.remote_jid, &m.remote_resource));
             doc.add_u64(f.groupchat, m.is_groupchat as u64);
-            doc.add_text(f.body, words(&m.body, self.options.tokenizer).join(" "));
+            doc.add_text(f.body, &m.body);
             writer.add_document(doc)?;
         }
         self.shared.dirty.store(true, Ordering::Release);
@@ -282,13 +288,19 @@ impl MamIndex {
     /// The highest mam id committed for `archive_id` (to resume feeding
     /// after a crash), or `None` for an empty archive.
     pub fn last_indexed_id(&self, archive_id: u64) -> Result<Option<u64>, MamError> {
-        query::last_id(&self.shared.reader.searcher(), self.fields, archive_id)
+        query::last_id(
+            &self.shared.reader.searcher(),
+            &self.shared.zones,
+            self.fields,
+            archive_id,
+        )
     }
 
     /// Answers a MAM query (XEP-0313) over what is committed.
     pub fn search(&self, q: &Query) -> Result<Page, MamError> {
         query::search(
             &self.shared.reader.searcher(),
+            &self.shared.zones,
             self.fields,
             self.options.tokenizer,
             q,
@@ -334,7 +346,7 @@ fn commit_shared(shared: &Shared) -> Result<(), MamError> {
         }
     }
     shared.reader.reload()?;
-    Ok(())
+    shared.zones.warm(&shared.reader.searcher())
 }
 
 fn key(archive_id: u64, mam_id: u64) -> String {

@@ -12,9 +12,12 @@
 //!   [`MamIndex::commit`], [`MamIndex::last_indexed_id`], [`MamIndex::search`].
 //! - [`tokenize`]: the words a body is indexed under and a query searches for.
 
+mod analyzer;
 mod index;
 mod query;
 pub mod tokenize;
+mod window;
+mod zones;
 
 pub use index::{Deletion, MamError, MamIndex, Message, Options, Scope};
 pub use query::{Page, Query, Rsm};

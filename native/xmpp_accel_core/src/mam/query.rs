@@ -2,8 +2,10 @@
 
 use super::index::{Fields, MamError};
 use super::tokenize::{words, Tokenizer};
+use super::window::{self, Plan};
+use super::zones::ZoneCache;
 use std::ops::Bound;
-use tantivy::collector::{Count, TopDocs};
+use tantivy::collector::Count;
 use tantivy::query::{BooleanQuery, Occur, Query as TQuery, RangeQuery, TermQuery};
 use tantivy::schema::IndexRecordOption;
 use tantivy::{Order, Searcher, Term};
@@ -90,166 +92,199 @@ fn term(field: tantivy::schema::Field, value: u64) -> Box<dyn TQuery> {
     ))
 }
 
-fn range(field: tantivy::schema::Field, lo: Bound<u64>, hi: Bound<u64>) -> Box<dyn TQuery> {
-    let t = |b: Bound<u64>| match b {
-        Bound::Included(v) => Bound::Included(Term::from_field_u64(field, v)),
-        Bound::Excluded(v) => Bound::Excluded(Term::from_field_u64(field, v)),
-        Bound::Unbounded => Bound::Unbounded,
-    };
-    Box::new(RangeQuery::new(t(lo), t(hi)))
+/// The filter part of `q` (everything but paging): a query without mam id
+/// bounds, the terms every match has, and the bounds.
+struct Filter {
+    query: BooleanQuery,
+    terms: Vec<Term>,
+    at_most: Option<usize>,
+    /// Mam ids from `lo` to `hi`, both included; `None`: no mam id fits.
+    bounds: Option<(u64, u64)>,
+    mam_id: tantivy::schema::Field,
 }
 
-/// The filter part of `q` (everything but paging), with extra mam id bounds.
-fn filter(
-    f: Fields,
-    tokenizer: Tokenizer,
-    q: &Query,
-    lo: Bound<u64>,
-    hi: Bound<u64>,
-) -> BooleanQuery {
-    let mut clauses: Vec<(Occur, Box<dyn TQuery>)> =
-        vec![(Occur::Must, term(f.archive, q.archive_id))];
-    if let Some(text) = &q.text {
-        for w in words(text, tokenizer) {
+impl Filter {
+    fn new(f: Fields, tokenizer: Tokenizer, q: &Query) -> Filter {
+        let mut terms = vec![Term::from_field_u64(f.archive, q.archive_id)];
+        if let Some(text) = &q.text {
+            for w in words(text, tokenizer) {
+                terms.push(Term::from_field_text(f.body, &w));
+            }
+        }
+        if let Some(with) = &q.with {
+            let field = if with.contains('/') { f.full } else { f.bare };
+            terms.push(Term::from_field_text(field, with));
+        }
+        let mut clauses: Vec<(Occur, Box<dyn TQuery>)> = Vec::new();
+        for t in &terms {
             clauses.push((
                 Occur::Must,
-                Box::new(TermQuery::new(
-                    Term::from_field_text(f.body, &w),
-                    IndexRecordOption::Basic,
-                )),
+                Box::new(TermQuery::new(t.clone(), IndexRecordOption::Basic)),
             ));
         }
+        if let Some(ids) = &q.ids {
+            let any: Vec<(Occur, Box<dyn TQuery>)> = ids
+                .iter()
+                .map(|&id| (Occur::Should, term(f.mam_id, id)))
+                .collect();
+            clauses.push((Occur::Must, Box::new(BooleanQuery::new(any))));
+        }
+        if !q.include_groupchat {
+            clauses.push((Occur::MustNot, term(f.groupchat, 1)));
+        }
+        let filter = Filter {
+            query: BooleanQuery::new(clauses),
+            terms,
+            at_most: q.ids.as_ref().map(Vec::len),
+            bounds: Some((0, u64::MAX)),
+            mam_id: f.mam_id,
+        };
+        // every bound on the mam id, combined
+        let mut filter = filter;
+        if let Some(s) = q.start {
+            filter = filter.from(s);
+        }
+        if let Some(e) = q.end {
+            filter = filter.to(e);
+        }
+        if let Some(a) = q.after_id {
+            filter = filter.after(a);
+        }
+        if let Some(b) = q.before_id {
+            filter = filter.before(b);
+        }
+        filter
     }
-    if let Some(with) = &q.with {
-        let field = if with.contains('/') { f.full } else { f.bare };
-        clauses.push((
-            Occur::Must,
-            Box::new(TermQuery::new(
-                Term::from_field_text(field, with),
-                IndexRecordOption::Basic,
-            )),
-        ));
-    }
-    // every bound on the mam id, combined
-    let mut lows = vec![lo];
-    let mut highs = vec![hi];
-    lows.extend(q.start.map(Bound::Included));
-    highs.extend(q.end.map(Bound::Included));
-    lows.extend(q.after_id.map(Bound::Excluded));
-    highs.extend(q.before_id.map(Bound::Excluded));
-    let low = lows.into_iter().fold(Bound::Unbounded, tighter_low);
-    let high = highs.into_iter().fold(Bound::Unbounded, tighter_high);
-    if low != Bound::Unbounded || high != Bound::Unbounded {
-        clauses.push((Occur::Must, range(f.mam_id, low, high)));
-    }
-    if let Some(ids) = &q.ids {
-        let any: Vec<(Occur, Box<dyn TQuery>)> = ids
-            .iter()
-            .map(|&id| (Occur::Should, term(f.mam_id, id)))
-            .collect();
-        clauses.push((Occur::Must, Box::new(BooleanQuery::new(any))));
-    }
-    if !q.include_groupchat {
-        clauses.push((Occur::MustNot, term(f.groupchat, 1)));
-    }
-    BooleanQuery::new(clauses)
-}
 
-fn tighter_low(a: Bound<u64>, b: Bound<u64>) -> Bound<u64> {
-    let key = |x: &Bound<u64>| match *x {
-        Bound::Unbounded => (0u128, 0u8),
-        Bound::Included(v) => (v as u128, 0),
-        Bound::Excluded(v) => (v as u128, 1),
-    };
-    if key(&a) >= key(&b) {
-        a
-    } else {
-        b
+    /// Only mam ids from `lo` on.
+    fn from(mut self, lo: u64) -> Filter {
+        self.bounds = self
+            .bounds
+            .map(|(l, h)| (l.max(lo), h))
+            .filter(|(l, h)| l <= h);
+        self
     }
-}
 
-fn tighter_high(a: Bound<u64>, b: Bound<u64>) -> Bound<u64> {
-    let key = |x: &Bound<u64>| match *x {
-        Bound::Unbounded => (u128::MAX, 1u8),
-        Bound::Included(v) => (v as u128, 1),
-        Bound::Excluded(v) => (v as u128, 0),
-    };
-    if key(&a) <= key(&b) {
-        a
-    } else {
-        b
+    /// Only mam ids up to `hi`.
+    fn to(mut self, hi: u64) -> Filter {
+        self.bounds = self
+            .bounds
+            .map(|(l, h)| (l, h.min(hi)))
+            .filter(|(l, h)| l <= h);
+        self
     }
-}
 
-fn ids_in_order(
-    searcher: &Searcher,
-    query: &BooleanQuery,
-    limit: usize,
-    offset: usize,
-    order: Order,
-) -> Result<Vec<u64>, MamError> {
-    if limit == 0 {
-        return Ok(Vec::new());
+    /// Only mam ids above `id`.
+    fn after(mut self, id: u64) -> Filter {
+        match id.checked_add(1) {
+            Some(lo) => self.from(lo),
+            None => {
+                self.bounds = None;
+                self
+            }
+        }
     }
-    let top = TopDocs::with_limit(limit)
-        .and_offset(offset)
-        .order_by_fast_field::<u64>("mam_id", order);
-    let hits = searcher.search(query, &top)?;
-    Ok(hits.into_iter().filter_map(|(id, _)| id).collect())
-}
 
-fn count(searcher: &Searcher, query: &BooleanQuery) -> Result<u64, MamError> {
-    Ok(searcher.search(query, &Count)? as u64)
+    /// Only mam ids below `id`.
+    fn before(mut self, id: u64) -> Filter {
+        match id.checked_sub(1) {
+            Some(hi) => self.to(hi),
+            None => {
+                self.bounds = None;
+                self
+            }
+        }
+    }
+
+    /// Up to `limit` mam ids after skipping `offset`, in `order`.
+    fn ids(
+        &self,
+        searcher: &Searcher,
+        zones: &ZoneCache,
+        limit: usize,
+        offset: usize,
+        order: Order,
+    ) -> Result<Vec<u64>, MamError> {
+        let Some((lo, hi)) = self.bounds else {
+            return Ok(Vec::new());
+        };
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let plan = Plan {
+            query: &self.query,
+            terms: &self.terms,
+            at_most: self.at_most,
+            lo,
+            hi,
+        };
+        let ids = window::top(searcher, zones, &plan, offset.saturating_add(limit), order)?;
+        Ok(ids.into_iter().skip(offset).collect())
+    }
+
+    /// The size of the result set.
+    fn count(&self, searcher: &Searcher) -> Result<u64, MamError> {
+        let Some((lo, hi)) = self.bounds else {
+            return Ok(0);
+        };
+        let n = if (lo, hi) == (0, u64::MAX) {
+            searcher.search(&self.query, &Count)?
+        } else {
+            let range = RangeQuery::new(
+                Bound::Included(Term::from_field_u64(self.mam_id, lo)),
+                Bound::Included(Term::from_field_u64(self.mam_id, hi)),
+            );
+            let both = BooleanQuery::new(vec![
+                (Occur::Must, Box::new(self.query.clone())),
+                (Occur::Must, Box::new(range)),
+            ]);
+            searcher.search(&both, &Count)?
+        };
+        Ok(n as u64)
+    }
 }
 
 pub(crate) fn search(
     searcher: &Searcher,
+    zones: &ZoneCache,
     f: Fields,
     tokenizer: Tokenizer,
     q: &Query,
 ) -> Result<Page, MamError> {
-    use Bound::{Excluded, Unbounded};
-    let all = filter(f, tokenizer, q, Unbounded, Unbounded);
+    let all = Filter::new(f, tokenizer, q);
     let total = if q.count {
-        Some(count(searcher, &all)?)
+        Some(all.count(searcher)?)
     } else {
         None
     };
     let (mut ids, first_index) = match q.rsm {
-        Rsm::First => (ids_in_order(searcher, &all, q.max, 0, Order::Asc)?, Some(0)),
+        Rsm::First => (all.ids(searcher, zones, q.max, 0, Order::Asc)?, Some(0)),
         Rsm::Index(i) => (
-            ids_in_order(searcher, &all, q.max, i as usize, Order::Asc)?,
+            all.ids(searcher, zones, q.max, i as usize, Order::Asc)?,
             Some(i),
         ),
         Rsm::After(id) => {
-            let ids = ids_in_order(
-                searcher,
-                &filter(f, tokenizer, q, Excluded(id), Unbounded),
-                q.max,
-                0,
-                Order::Asc,
-            )?;
-            let first = match (q.count, total) {
-                (true, Some(t)) => {
-                    Some(t - count(searcher, &filter(f, tokenizer, q, Excluded(id), Unbounded))?)
-                }
-                _ => None,
+            let after = Filter::new(f, tokenizer, q).after(id);
+            let ids = after.ids(searcher, zones, q.max, 0, Order::Asc)?;
+            let first = match total {
+                Some(t) => Some(t - after.count(searcher)?),
+                None => None,
             };
             (ids, first)
         }
         Rsm::Before(id) => {
-            let before = filter(f, tokenizer, q, Unbounded, Excluded(id));
-            let mut ids = ids_in_order(searcher, &before, q.max, 0, Order::Desc)?;
+            let before = Filter::new(f, tokenizer, q).before(id);
+            let mut ids = before.ids(searcher, zones, q.max, 0, Order::Desc)?;
             ids.reverse();
             let first = if q.count {
-                Some(count(searcher, &before)? - ids.len() as u64)
+                Some(before.count(searcher)? - ids.len() as u64)
             } else {
                 None
             };
             (ids, first)
         }
         Rsm::Last => {
-            let mut ids = ids_in_order(searcher, &all, q.max, 0, Order::Desc)?;
+            let mut ids = all.ids(searcher, zones, q.max, 0, Order::Desc)?;
             ids.reverse();
             let first = total.map(|t| t - ids.len() as u64);
             (ids, first)
@@ -267,11 +302,19 @@ pub(crate) fn search(
 
 pub(crate) fn last_id(
     searcher: &Searcher,
+    zones: &ZoneCache,
     f: Fields,
     archive_id: u64,
 ) -> Result<Option<u64>, MamError> {
-    let q = BooleanQuery::new(vec![(Occur::Must, term(f.archive, archive_id))]);
-    Ok(ids_in_order(searcher, &q, 1, 0, Order::Desc)?
+    let archive = Term::from_field_u64(f.archive, archive_id);
+    let plan = Plan {
+        query: &TermQuery::new(archive.clone(), IndexRecordOption::Basic),
+        terms: &[archive],
+        at_most: None,
+        lo: 0,
+        hi: u64::MAX,
+    };
+    Ok(window::top(searcher, zones, &plan, 1, Order::Desc)?
         .into_iter()
         .next())
 }

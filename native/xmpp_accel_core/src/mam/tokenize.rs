@@ -31,48 +31,100 @@ impl Default for Tokenizer {
 
 /// The words of `text`, in order.
 pub fn words(text: &str, tokenizer: Tokenizer) -> Vec<String> {
-    match tokenizer {
-        Tokenizer::Unicode { fold_diacritics } => text
-            .unicode_words()
-            .map(|w| {
-                let lower = w.to_lowercase();
-                if fold_diacritics {
-                    fold(&lower)
+    let mut cursor = Words::new(text, tokenizer);
+    let mut out = Vec::new();
+    let mut word = String::new();
+    while cursor.next_into(&mut word) {
+        out.push(word.clone());
+    }
+    out
+}
+
+/// The words of a text one by one, each written into a buffer the caller
+/// reuses (what the index's tantivy tokenizer reads; see `analyzer.rs`).
+pub(crate) enum Words<'a> {
+    Unicode {
+        words: unicode_segmentation::UnicodeWords<'a>,
+        fold: bool,
+    },
+    /// The normalised text and how far it has been read.
+    Compat { text: String, at: usize },
+}
+
+impl<'a> Words<'a> {
+    pub(crate) fn new(text: &'a str, tokenizer: Tokenizer) -> Words<'a> {
+        match tokenizer {
+            Tokenizer::Unicode { fold_diacritics } => Words::Unicode {
+                words: text.unicode_words(),
+                fold: fold_diacritics,
+            },
+            Tokenizer::MongooseCompat => Words::Compat {
+                text: mongoose_normalize(text),
+                at: 0,
+            },
+        }
+    }
+
+    /// Writes the next word into `out` (replacing what it held); false at the end.
+    pub(crate) fn next_into(&mut self, out: &mut String) -> bool {
+        out.clear();
+        match self {
+            Words::Unicode { words, fold } => {
+                let Some(w) = words.next() else {
+                    return false;
+                };
+                if w.is_ascii() {
+                    out.extend(w.bytes().map(|b| b.to_ascii_lowercase() as char));
+                } else if *fold {
+                    out.push_str(&fold_word(&w.to_lowercase()));
                 } else {
-                    lower
+                    out.push_str(&w.to_lowercase());
                 }
-            })
-            .collect(),
-        Tokenizer::MongooseCompat => {
-            let lower = text.to_lowercase();
-            let mut out = String::with_capacity(lower.len());
-            let mut in_sep = false;
-            for c in lower.chars() {
-                // `[, .:;-?!]` in a regex: `;-?` is the range `;` to `?`
-                let sep = matches!(c, ',' | ' ' | '.' | ':' | ';' | '<' | '=' | '>' | '?' | '!');
-                if sep {
-                    if !in_sep {
-                        out.push(' ');
-                    }
-                    in_sep = true;
-                    continue;
-                }
-                in_sep = false;
-                if c.is_alphanumeric() || c == '_' {
-                    out.push(c);
-                }
+                true
             }
-            out.split(' ')
-                .filter(|w| !w.is_empty())
-                .map(str::to_owned)
-                .collect()
+            Words::Compat { text, at } => {
+                let rest = &text[*at..];
+                let Some(start) = rest.find(|c| c != ' ') else {
+                    *at = text.len();
+                    return false;
+                };
+                let word = &rest[start..];
+                let len = word.find(' ').unwrap_or(word.len());
+                out.push_str(&word[..len]);
+                *at += start + len;
+                true
+            }
         }
     }
 }
 
+/// `mod_mam_utils:normalize_search_text/2`: lower-case; runs of
+/// `[, .:;-?!]` (`;-?` being the range `;` to `?`) become one space; every
+/// other character that is not a letter, digit or `_` is removed.
+fn mongoose_normalize(text: &str) -> String {
+    let lower = text.to_lowercase();
+    let mut out = String::with_capacity(lower.len());
+    let mut in_sep = false;
+    for c in lower.chars() {
+        let sep = matches!(c, ',' | ' ' | '.' | ':' | ';' | '<' | '=' | '>' | '?' | '!');
+        if sep {
+            if !in_sep {
+                out.push(' ');
+            }
+            in_sep = true;
+            continue;
+        }
+        in_sep = false;
+        if c.is_alphanumeric() || c == '_' {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Removes diacritics: canonical decomposition (NFD), combining marks
 /// dropped, recomposed (NFC); plus the stroked letters NFD leaves alone.
-fn fold(word: &str) -> String {
+fn fold_word(word: &str) -> String {
     word.nfd()
         .filter(|c| !is_combining_mark(*c))
         .map(|c| match c {

@@ -13,7 +13,43 @@ use rustls::sign::CertifiedKey;
 
 use super::TlsError;
 
-type KeyCache = Mutex<HashMap<(String, String), Arc<CertifiedKey>>>;
+type KeyCache = Mutex<HashMap<(String, String), LoadedKey>>;
+
+/// A certificate chain with its key, as loaded from files.
+#[derive(Clone, Debug)]
+pub struct LoadedKey {
+    pub certified: Arc<CertifiedKey>,
+    /// One signature with this key took over [`SLOW_SIGNATURE`] when
+    /// measured at load time (RSA on a slow machine): handshake steps that
+    /// sign with it go to a dirty scheduler.
+    pub slow_to_sign: bool,
+}
+
+/// A signature slower than this makes a handshake step a dirty-scheduler
+/// job (the rest of a step takes well under 100 us).
+pub const SLOW_SIGNATURE: std::time::Duration = std::time::Duration::from_micros(400);
+
+/// Times a few signatures and keeps the fastest (load on the machine only
+/// makes a signature slower, never faster).
+fn measure_slow_to_sign(ck: &CertifiedKey) -> bool {
+    use rustls::SignatureScheme as S;
+    let schemes = [
+        S::ECDSA_NISTP256_SHA256,
+        S::ECDSA_NISTP384_SHA384,
+        S::ED25519,
+        S::RSA_PSS_SHA256,
+    ];
+    let Some(signer) = ck.key.choose_scheme(&schemes) else {
+        return true;
+    };
+    let fastest = (0..3)
+        .filter_map(|_| {
+            let t = std::time::Instant::now();
+            signer.sign(&[0x5a; 32]).ok().map(|_| t.elapsed())
+        })
+        .min();
+    fastest.is_none_or(|d| d > SLOW_SIGNATURE)
+}
 
 fn key_cache() -> &'static KeyCache {
     static CACHE: OnceLock<KeyCache> = OnceLock::new();
@@ -40,7 +76,7 @@ pub fn read_certs(file: &str) -> Result<Vec<CertificateDer<'static>>, String> {
 /// The certificate chain of `certfile` with the key of `keyfile` (or of
 /// `certfile` when `keyfile` is empty), checked to belong together. Errors
 /// carry fast_tls's texts (`SSL_CTX_use_certificate_file failed`, ...).
-pub fn load_certified_key(certfile: &str, keyfile: &str) -> Result<Arc<CertifiedKey>, TlsError> {
+pub fn load_certified_key(certfile: &str, keyfile: &str) -> Result<LoadedKey, TlsError> {
     let cache_key = (certfile.to_owned(), keyfile.to_owned());
     if let Some(ck) = key_cache()
         .lock()
@@ -69,12 +105,15 @@ pub fn load_certified_key(certfile: &str, keyfile: &str) -> Result<Arc<Certified
             )))
         }
     }
-    let ck = Arc::new(ck);
+    let loaded = LoadedKey {
+        slow_to_sign: measure_slow_to_sign(&ck),
+        certified: Arc::new(ck),
+    };
     key_cache()
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .insert(cache_key, ck.clone());
-    Ok(ck)
+        .insert(cache_key, loaded.clone());
+    Ok(loaded)
 }
 
 /// The signing key of a private key, whatever PEM label its bytes came
@@ -135,18 +174,19 @@ pub fn get_certfile(domain: &str) -> Option<String> {
         .cloned()
 }
 
-/// Could a registered certificate have an RSA key? True when one has, or
-/// when one was not loaded yet (its key type is not known).
-pub fn registry_may_hold_rsa() -> bool {
+/// Could a registered certificate be slow to sign with? True when one is,
+/// or when one was not loaded yet (its key is not known).
+pub fn registry_may_sign_slowly() -> bool {
     let map = registry().read().unwrap_or_else(|e| e.into_inner());
     if map.is_empty() {
         return false;
     }
     let keys = key_cache().lock().unwrap_or_else(|e| e.into_inner());
-    map.values().any(|file| match keys.get(&(file.clone(), String::new())) {
-        Some(ck) => ck.key.algorithm() == rustls::SignatureAlgorithm::RSA,
-        None => true,
-    })
+    map.values()
+        .any(|file| match keys.get(&(file.clone(), String::new())) {
+            Some(loaded) => loaded.slow_to_sign,
+            None => true,
+        })
 }
 
 /// The registered file for a server name: exact, then `*.` + the name
@@ -173,7 +213,7 @@ impl ResolvesServerCert for SniResolver {
         match hello.server_name().and_then(lookup_certfile) {
             Some(file) if file != self.default_file => {
                 // a registered domain file holds its own key, as in fast_tls
-                load_certified_key(&file, "").ok()
+                load_certified_key(&file, "").ok().map(|k| k.certified)
             }
             _ => self.default.clone(),
         }

@@ -22,8 +22,8 @@ pub(crate) enum Kind {
 #[derive(Clone)]
 pub(crate) struct Config {
     pub kind: Kind,
-    /// Its own certificate's key is RSA: signing with it takes 0.2-1 ms.
-    pub signs_with_rsa: bool,
+    /// Its own key is slow to sign with (see `certs::SLOW_SIGNATURE`).
+    pub slow_to_sign: bool,
 }
 
 type Cache = Mutex<HashMap<Options, Config>>;
@@ -42,13 +42,20 @@ pub fn clear_cache() {
 
 fn cache_key(opts: &Options) -> Options {
     // the SNI name is per session, not part of the configuration
-    Options { sni: String::new(), ..opts.clone() }
+    Options {
+        sni: String::new(),
+        ..opts.clone()
+    }
 }
 
 /// The cached configuration for these options, if there is one (no file
 /// is read: cheap enough for a normal scheduler).
 pub(crate) fn cached(opts: &Options) -> Option<Config> {
-    cache().lock().unwrap_or_else(|e| e.into_inner()).get(&cache_key(opts)).cloned()
+    cache()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&cache_key(opts))
+        .cloned()
 }
 
 /// The configuration for these options, built (files read) if not cached.
@@ -95,9 +102,8 @@ fn build(opts: &Options) -> Result<Config, TlsError> {
     } else {
         Some(certs::load_certified_key(&opts.certfile, &opts.keyfile)?)
     };
-    let signs_with_rsa = own_key
-        .as_ref()
-        .is_some_and(|k| k.key.algorithm() == rustls::SignatureAlgorithm::RSA);
+    let slow_to_sign = own_key.as_ref().is_some_and(|k| k.slow_to_sign);
+    let own_key = own_key.map(|k| k.certified);
     let err = |e: rustls::Error| TlsError::Config(e.to_string());
     let kind = match opts.role() {
         Role::Server => {
@@ -132,5 +138,5 @@ fn build(opts: &Options) -> Result<Config, TlsError> {
             Kind::Client(Arc::new(cfg))
         }
     };
-    Ok(Config { kind, signs_with_rsa })
+    Ok(Config { kind, slow_to_sign })
 }

@@ -50,8 +50,8 @@ pub struct Session {
     roots: Option<Arc<Roots>>,
     purpose: Purpose,
     role: Role,
-    /// Own key is RSA (see [`Session::step_is_heavy`]).
-    signs_with_rsa: bool,
+    /// Own key is slow to sign with (see [`Session::step_is_heavy`]).
+    slow_to_sign: bool,
     /// A server has answered the ClientHello.
     answered_hello: bool,
     verify_cache: Option<i64>,
@@ -90,8 +90,9 @@ impl Session {
             Kind::Client(cfg) => {
                 // without {sni, Name} no server name is sent (an IP address
                 // name is never sent); names are not verified (see verify)
-                let name = ServerName::try_from(opts.sni.clone())
-                    .unwrap_or(ServerName::IpAddress(std::net::Ipv4Addr::UNSPECIFIED.into()));
+                let name = ServerName::try_from(opts.sni.clone()).unwrap_or(ServerName::IpAddress(
+                    std::net::Ipv4Addr::UNSPECIFIED.into(),
+                ));
                 ClientConnection::new(cfg, name)
                     .map_err(|e| TlsError::Config(e.to_string()))?
                     .into()
@@ -114,28 +115,30 @@ impl Session {
             roots: None,
             purpose,
             role,
-            signs_with_rsa: config.signs_with_rsa,
+            slow_to_sign: config.slow_to_sign,
             answered_hello: false,
             verify_cache: None,
             max_pending_input: DEFAULT_MAX_PENDING_INPUT,
         })
     }
 
-    /// Whether the next step with `received` bytes may sign with an RSA
-    /// key (0.2 ms to over 1 ms for RSA-2048, depending on the machine) and
+    /// Whether the next step with `received` bytes may sign with a key that
+    /// is slow to sign with (measured when loaded: RSA-2048 takes 0.2 ms to
+    /// over 1 ms depending on the machine; see `certs::SLOW_SIGNATURE`) and
     /// so belongs on a dirty scheduler: a server answering a ClientHello
-    /// with an RSA certificate (its own, or possibly one chosen by SNI), a
-    /// client with an RSA client certificate during its handshake. Other
-    /// handshake steps (ECDSA signing, X25519, verifying) take tens of us.
+    /// (with its own certificate, or possibly one chosen by SNI), a client
+    /// with such a client certificate during its handshake. Other handshake
+    /// work (ECDSA signing, X25519, ML-KEM, verifying) takes tens of us.
     pub fn step_is_heavy(&self, received: usize) -> bool {
         if !self.conn.is_handshaking() || received + self.pending_in.len() == 0 {
             return false;
         }
         match self.role {
             Role::Server => {
-                !self.answered_hello && (self.signs_with_rsa || super::certs::registry_may_hold_rsa())
+                !self.answered_hello
+                    && (self.slow_to_sign || super::certs::registry_may_sign_slowly())
             }
-            Role::Client => self.signs_with_rsa,
+            Role::Client => self.slow_to_sign,
         }
     }
 
