@@ -166,8 +166,10 @@ recv_loop(#tlssock{tcpsock = TCPSocket} = TLSSock, Received, Want, Timeout, Acc)
             {error, too_much_data_received}
     end.
 
-%% One NIF step and the socket writes it asks for; repeats while TLS has
-%% bytes to write, collecting plaintext (at most Want bytes; -1 = any).
+%% One NIF step and the socket write it asks for, collecting plaintext (at
+%% most Want bytes; -1 = any, 0 = none). A step takes all the input and
+%% gives all there is to write, so only a caller still short of its Want
+%% bytes needs another step (for records held back by the Want limit).
 drive(#tlssock{tcpsock = TCPSocket, tlsport = Session} = TLSSock, ToSend, Received, Want, Acc) ->
     try loop_nif(Session, ToSend, Received, Want) of
         {error, _} = Error ->
@@ -176,7 +178,10 @@ drive(#tlssock{tcpsock = TCPSocket, tlsport = Session} = TLSSock, ToSend, Receiv
             {ok, <<Acc/binary, Plain/binary>>};
         {Tag, ToWrite, Plain} when Tag =:= ok; Tag =:= init ->
             case gen_tcp:send(TCPSocket, ToWrite) of
-                ok -> drive(TLSSock, <<>>, <<>>, remaining(Want, Plain), <<Acc/binary, Plain/binary>>);
+                ok when Want =< 0 ->
+                    {ok, <<Acc/binary, Plain/binary>>};
+                ok ->
+                    drive(TLSSock, <<>>, <<>>, Want - byte_size(Plain), <<Acc/binary, Plain/binary>>);
                 {error, _} = Error -> Error
             end;
         {{error, _} = Error, ToWrite, _} ->
@@ -185,9 +190,6 @@ drive(#tlssock{tcpsock = TCPSocket, tlsport = Session} = TLSSock, ToSend, Receiv
     catch
         error:badarg -> {error, einval}
     end.
-
-remaining(Want, _Plain) when Want =< 0 -> Want;
-remaining(Want, Plain) -> Want - byte_size(Plain).
 
 %% @doc Drives the handshake to its end on a passive socket (no plaintext
 %% may arrive meanwhile: `{error, too_much_data_received}').
