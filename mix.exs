@@ -88,14 +88,15 @@ defmodule XmppAccel.MixProject do
       version: "0.1.0",
       elixir: "~> 1.14",
       description:
-        "xmpp-accel: Rust NIFs for XMPP servers; the exml drop-in (exml, exml_stream, exml_query)",
+        "xmpp-accel: Rust NIFs for XMPP servers; drop-ins for exml, fast_xml and fast_tls",
       # No hex dependency: everything builds offline.
       deps: [],
       compilers: [:xmpp_accel_nif] ++ Mix.compilers(),
       erlc_paths: [
         "erlang/apps/xmpp_accel/src",
         "erlang/apps/exml/src",
-        "erlang/apps/fast_xml/src"
+        "erlang/apps/fast_xml/src",
+        "erlang/apps/fast_tls/src"
       ],
       # A single directory in Elixir 1.14; more would go in erlc_options as {:i, ~c"dir"}.
       erlc_include_path: "erlang/apps/exml/include",
