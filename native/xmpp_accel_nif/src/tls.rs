@@ -77,18 +77,16 @@ fn bin<'a>(env: Env<'a>, bytes: &[u8]) -> Term<'a> {
     term::wrap(env, term::binary(env, bytes))
 }
 
-#[allow(clippy::too_many_arguments)]
-fn options(
-    flags: u32,
-    certfile: Term<'_>,
-    keyfile: Term<'_>,
-    ciphers: Term<'_>,
-    protocol_options: Term<'_>,
-    dhfile: Term<'_>,
-    cafile: Term<'_>,
-    sni: Term<'_>,
-    alpn: Term<'_>,
-) -> NifResult<Options> {
+/// fast_tls's ten `open_nif` arguments, as a list: `[Flags, CertFile,
+/// KeyFile, Ciphers, ProtocolOpts, DH, DHFile, CAFile, SNI, ALPN]`.
+fn options(args: Term<'_>) -> NifResult<Options> {
+    let args: Vec<Term<'_>> = args.decode()?;
+    let [flags, certfile, keyfile, ciphers, protocol_options, _dh, dhfile, cafile, sni, alpn] =
+        args[..]
+    else {
+        return Err(rustler::Error::BadArg);
+    };
+    let flags: u32 = flags.decode()?;
     Ok(Options {
         role: Some(if flags & 0xffff == CONNECT {
             Role::Client
@@ -120,71 +118,22 @@ fn opened<'a>(env: Env<'a>, session: Result<Session, TlsError>) -> Term<'a> {
     }
 }
 
-/// `open_nif(Flags, CertFile, KeyFile, Ciphers, ProtocolOpts, DH, DHFile,
-/// CAFile, SNI, ALPN)` -> `{ok, Session} | {error, binary()} | dirty`: on a
-/// normal scheduler when the configuration is cached (no file to read),
-/// else `dirty` (the facade calls `tls_open_dirty`).
-#[allow(clippy::too_many_arguments)]
+/// `tls_open(Args)` (see [`options`]) -> `{ok, Session} | {error, binary()}
+/// | dirty`: on a normal scheduler when the configuration is cached (no file
+/// to read), else `dirty` (the facade calls `tls_open_dirty`).
 #[rustler::nif]
-fn tls_open<'a>(
-    env: Env<'a>,
-    flags: u32,
-    certfile: Term<'a>,
-    keyfile: Term<'a>,
-    ciphers: Term<'a>,
-    protocol_options: Term<'a>,
-    _dh: Term<'a>,
-    dhfile: Term<'a>,
-    cafile: Term<'a>,
-    sni: Term<'a>,
-    alpn: Term<'a>,
-) -> NifResult<Term<'a>> {
-    let opts = options(
-        flags,
-        certfile,
-        keyfile,
-        ciphers,
-        protocol_options,
-        dhfile,
-        cafile,
-        sni,
-        alpn,
-    )?;
-    Ok(match Session::new_if_cached(&opts) {
+fn tls_open<'a>(env: Env<'a>, args: Term<'a>) -> NifResult<Term<'a>> {
+    Ok(match Session::new_if_cached(&options(args)?) {
         Some(session) => opened(env, session),
         None => atoms::dirty().to_term(env),
     })
 }
 
-/// As `tls_open/10` on a dirty CPU scheduler: reads and parses the
+/// As `tls_open/1` on a dirty CPU scheduler: reads and parses the
 /// certificate, key and DH files of a new configuration.
-#[allow(clippy::too_many_arguments)]
 #[rustler::nif(schedule = "DirtyCpu")]
-fn tls_open_dirty<'a>(
-    env: Env<'a>,
-    flags: u32,
-    certfile: Term<'a>,
-    keyfile: Term<'a>,
-    ciphers: Term<'a>,
-    protocol_options: Term<'a>,
-    _dh: Term<'a>,
-    dhfile: Term<'a>,
-    cafile: Term<'a>,
-    sni: Term<'a>,
-    alpn: Term<'a>,
-) -> NifResult<Term<'a>> {
-    let opts = options(
-        flags,
-        certfile,
-        keyfile,
-        ciphers,
-        protocol_options,
-        dhfile,
-        cafile,
-        sni,
-        alpn,
-    )?;
-    Ok(opened(env, Session::new(&opts)))
+fn tls_open_dirty<'a>(env: Env<'a>, args: Term<'a>) -> NifResult<Term<'a>> {
+    Ok(opened(env, Session::new(&options(args)?)))
 }
 
 fn loop_impl<'a>(

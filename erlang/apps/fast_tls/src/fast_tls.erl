@@ -393,8 +393,8 @@ p12_to_pem(P12Data, Pass) -> p12_to_pem_nif(P12Data, <<Pass/binary, 0>>).
                iodata(), iodata(), iodata(), iodata()) -> {ok, reference()} | {error, binary()}.
 open_nif(Flags, CertFile, KeyFile, Ciphers, ProtocolOpts, DH, DHFile, CAFile, SNI, ALPN) ->
     Args = [Flags, CertFile, KeyFile, Ciphers, ProtocolOpts, DH, DHFile, CAFile, SNI, ALPN],
-    case apply(xmpp_accel_nif, tls_open, Args) of
-        dirty -> apply(xmpp_accel_nif, tls_open_dirty, Args);
+    case xmpp_accel_nif:tls_open(Args) of
+        dirty -> xmpp_accel_nif:tls_open_dirty(Args);
         Result -> Result
     end.
 

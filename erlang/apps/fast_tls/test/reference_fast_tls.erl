@@ -50,25 +50,7 @@
 
 -spec start() -> {ok, pid()} | {skip, string()}.
 start() ->
-    case filelib:wildcard(filename:join(code:lib_dir(), "p1_tls-*")) of
-        [] ->
-            {skip, "fast_tls (erlang-p1-tls) is not installed"};
-        _ ->
-            %% a clean code path: no ERL_LIBS, no -pa of ours
-            {ok, Peer, _Node} = peer:start_link(#{connection => standard_io,
-                                                  env => [{"ERL_LIBS", ""}, {"ERL_FLAGS", ""},
-                                                          {"ERL_AFLAGS", ""}, {"ERL_ZFLAGS", ""}]}),
-            {Mod, Bin, File} = code:get_object_code(?MODULE),
-            {module, Mod} = peer:call(Peer, code, load_binary, [Mod, File, Bin]),
-            Which = which(Peer),
-            case string:prefix(Which, code:lib_dir()) of
-                nomatch ->
-                    peer:stop(Peer),
-                    {skip, "the peer did not load Debian's fast_tls: " ++ Which};
-                _ ->
-                    {ok, Peer}
-            end
-    end.
+    xmpp_accel_debian_peer:start("p1_tls-*", ?MODULE, fast_tls, "fast_tls (erlang-p1-tls)").
 
 -spec stop(pid()) -> ok.
 stop(Peer) ->

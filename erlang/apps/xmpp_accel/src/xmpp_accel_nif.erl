@@ -24,7 +24,7 @@
          fanout_job_new/4, fanout_job_add/2, fanout_job_start/1,
          mam_open/2, mam_index/2, mam_delete/2, mam_commit/1, mam_last_indexed_id/2,
          mam_search/2, mam_close/1,
-         tls_open/10, tls_open_dirty/10, tls_loop/4, tls_loop_dirty/4, tls_peer_certificate/1,
+         tls_open/1, tls_open_dirty/1, tls_loop/4, tls_loop_dirty/4, tls_peer_certificate/1,
          tls_verify_result/1, tls_invalidate/1, tls_negotiated_cipher/1,
          tls_finished/2, tls_cb_exporter/1, tls_alpn/1, tls_add_certfile/2,
          tls_delete_certfile/1, tls_get_certfile/1, tls_clear_cache/0]).
@@ -201,22 +201,16 @@ mam_close(_Index) -> erlang:nif_error(not_loaded).
 
 %% ---- fast_tls (see erlang/apps/fast_tls/src/fast_tls.erl) -------------------
 
-%% @doc A TLS session: `tls_open(Flags, CertFile, KeyFile, Ciphers,
-%% ProtocolOptions, DH, DHFile, CAFile, SNI, ALPN)' with fast_tls's flag bits
-%% and length-prefixed ALPN names; `dirty' when the configuration is new
-%% (files to read): then call `tls_open_dirty/10'.
--spec tls_open(non_neg_integer(), iodata(), iodata(), iodata(), iodata(), iodata(),
-               iodata(), iodata(), iodata(), iodata()) ->
-          {ok, reference()} | {error, binary()} | dirty.
-tls_open(_Flags, _Cert, _Key, _Ciphers, _ProtoOpts, _DH, _DHFile, _CAFile, _SNI, _ALPN) ->
-    erlang:nif_error(not_loaded).
+%% @doc A TLS session: `tls_open([Flags, CertFile, KeyFile, Ciphers,
+%% ProtocolOptions, DH, DHFile, CAFile, SNI, ALPN])' (fast_tls's `open_nif'
+%% arguments: its flag bits, length-prefixed ALPN names); `dirty' when the
+%% configuration is new (files to read): then call `tls_open_dirty/1'.
+-spec tls_open([term()]) -> {ok, reference()} | {error, binary()} | dirty.
+tls_open(_Args) -> erlang:nif_error(not_loaded).
 
-%% @doc As `tls_open/10' on a dirty CPU scheduler; never `dirty'.
--spec tls_open_dirty(non_neg_integer(), iodata(), iodata(), iodata(), iodata(), iodata(),
-                     iodata(), iodata(), iodata(), iodata()) ->
-          {ok, reference()} | {error, binary()}.
-tls_open_dirty(_Flags, _Cert, _Key, _Ciphers, _ProtoOpts, _DH, _DHFile, _CAFile, _SNI, _ALPN) ->
-    erlang:nif_error(not_loaded).
+%% @doc As `tls_open/1' on a dirty CPU scheduler; never `dirty'.
+-spec tls_open_dirty([term()]) -> {ok, reference()} | {error, binary()}.
+tls_open_dirty(_Args) -> erlang:nif_error(not_loaded).
 
 %% @doc One step: ciphertext `Received' in, plaintext `ToSend' queued or
 %% encrypted, at most `Want' bytes of plaintext out (`-1': all, `0': none).
