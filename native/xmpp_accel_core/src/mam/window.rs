@@ -110,6 +110,16 @@ pub(crate) fn top(
         segments.sort_by_key(|(_, z)| z.suffix_min[0]);
     }
     for (reader, z) in segments {
+        // the best mam id in range the segment can hold
+        let best_id = if desc {
+            z.prefix_max[z.blocks()].min(plan.hi)
+        } else {
+            z.suffix_min[0].max(plan.lo)
+        };
+        let in_range = z.suffix_min[0] <= plan.hi && z.prefix_max[z.blocks()] >= plan.lo;
+        if !in_range || !best.open_to(best_id) {
+            continue;
+        }
         let rate = hit_rate(reader, plan)?;
         if rate == 0.0 {
             continue;
@@ -170,7 +180,8 @@ impl Segment<'_> {
         }
     }
 
-    fn take(&self, doc: DocId, best: &mut Best) {
+    /// Offers the document's mam id if it is alive and in range (then true).
+    fn take(&self, doc: DocId, best: &mut Best) -> bool {
         if self
             .reader
             .alive_bitset()
@@ -179,9 +190,11 @@ impl Segment<'_> {
             if let Some(id) = self.mam_id(doc) {
                 if self.lo <= id && id <= self.hi {
                     best.offer(id);
+                    return true;
                 }
             }
         }
+        false
     }
 
     /// Oldest first: one pass, from the first block that can hold `lo`.
@@ -220,8 +233,13 @@ impl Segment<'_> {
         let z = self.zones;
         let blocks = z.blocks();
         let mut end = z.suffix_min[..blocks].partition_point(|&m| m <= self.hi);
-        let docs = (best.missing().max(1) as f64 / rate * 1.5).min(u32::MAX as f64) as usize;
-        let mut window = docs / z.block as usize + 1;
+        let block = z.block as usize;
+        let blocks_for = |missing: usize, rate: f64| {
+            let docs = (missing.max(1) as f64 / rate * 1.5).min(u32::MAX as f64) as usize;
+            docs / block + 1
+        };
+        let mut window = blocks_for(best.missing(), rate);
+        let (mut scanned, mut hits) = (0usize, 0usize);
         let max_doc = self.reader.max_doc();
         while end > 0 {
             // the highest mam id before the window
@@ -240,11 +258,17 @@ impl Segment<'_> {
                 doc = scorer.seek(from);
             }
             while doc < to {
-                self.take(doc, best);
+                hits += self.take(doc, best) as usize;
                 doc = scorer.advance();
             }
+            scanned += (to - from) as usize;
             end = start;
+            // twice as large, or as large as the matches seen so far say
+            // the missing ones need
             window = window.saturating_mul(2);
+            if hits > 0 && best.missing() > 0 {
+                window = window.max(blocks_for(best.missing(), hits as f64 / scanned as f64));
+            }
         }
         Ok(())
     }
