@@ -22,6 +22,7 @@ certs_test_() ->
               {"wrong argument types", fun() -> wrong_types(Certs) end},
               {timeout, 120, {"no long schedule: RSA and ECDSA handshakes, big writes",
                               fun() -> scheduler(Certs) end}},
+              {timeout, 120, {"normal-scheduler calls take under 1 ms", fun() -> normal_calls(Certs) end}},
               {timeout, 120, {"memory is flat over many sessions", fun() -> memory(Certs) end}}]
      end}.
 
@@ -219,6 +220,63 @@ scheduler(Certs) ->
            end,
     Probe = fun() -> xmpp_accel_sched_probe:long_schedules(Work, [{min_heap_size, 1 bsl 20}]) end,
     ?assertEqual([], xmpp_accel_sched_probe:quiet(Probe, 3)).
+
+%% Every call the facade makes on a normal scheduler (tls_open, tls_loop),
+%% timed one by one over RSA-2048 and ECDSA handshakes and 200 KB writes:
+%% the longest must stay under 1 ms. Wall time also counts the OS taking
+%% the CPU away, so the best of three attempts is judged.
+normal_calls(Certs) ->
+    Attempt = fun() ->
+                      put(longest, 0),
+                      [timed_handshake(Certs, Server, P)
+                       || _ <- lists:seq(1, 10), Server <- [server_rsa, server_ec],
+                          P <- [<<>>, <<"no_tlsv1_3">>]],
+                      get(longest)
+              end,
+    Best = lists:min([Attempt() || _ <- lists:seq(1, 3)]),
+    io:format(user, "longest normal call: ~b us~n", [Best]),
+    ?assert(Best < 1000).
+
+timed_handshake(Certs, Server, Proto) ->
+    Open = fun(Opts) ->
+                   Args = [open_flags(Opts), proplists:get_value(certfile, Opts, <<>>), <<>>, <<>>,
+                           Proto, <<>>, <<>>, <<>>, <<>>, <<>>],
+                   {ok, P} = timed(fun() -> xmpp_accel_nif:tls_open(Args) end,
+                                   fun() -> xmpp_accel_nif:tls_open_dirty(Args) end),
+                   P
+           end,
+    C = Open([connect]),
+    S = Open([{certfile, pem(Server, Certs)}]),
+    Step = fun(P, ToSend, In) ->
+                   timed(fun() -> xmpp_accel_nif:tls_loop(P, ToSend, In, -1) end,
+                         fun() -> xmpp_accel_nif:tls_loop_dirty(P, ToSend, In, -1) end)
+           end,
+    {init, Hello, _} = Step(C, <<>>, <<>>),
+    ok = timed_pump(Step, C, S, Hello, 10),
+    {ok, Rec, _} = Step(C, binary:copy(<<"x">>, 200000), <<>>),
+    {ok, _, _} = Step(S, <<>>, Rec).
+
+%% passes the bytes back and forth until both ends are established
+timed_pump(Step, C, S, ToServer, N) when N > 0 ->
+    {TagS, ToClient, _} = Step(S, <<>>, ToServer),
+    {TagC, Next, _} = Step(C, <<>>, ToClient),
+    case {TagS, TagC, Next} of
+        {ok, ok, <<>>} -> ok;
+        _ -> timed_pump(Step, C, S, Next, N - 1)
+    end.
+
+open_flags(Opts) ->
+    case lists:member(connect, Opts) of true -> 2; false -> 1 end.
+
+%% runs Normal() timed; Dirty() (untimed: a dirty scheduler) when it says so
+timed(Normal, Dirty) ->
+    T0 = erlang:monotonic_time(microsecond),
+    R = Normal(),
+    put(longest, max(get(longest), erlang:monotonic_time(microsecond) - T0)),
+    case R of
+        dirty -> Dirty();
+        _ -> R
+    end.
 
 memory(Certs) ->
     Round = fun() ->
