@@ -12,7 +12,7 @@
 
 use std::sync::Mutex;
 
-use rustler::{Atom, Binary, Env, NifResult, Resource, ResourceArc, Term};
+use rustler::{Atom, Binary, Encoder, Env, NifResult, Resource, ResourceArc, Term};
 use xmpp_accel_core::tls::{self, Options, Role, Session, StepTag, TlsError};
 
 use crate::{atoms, budget, term};
@@ -58,18 +58,8 @@ fn alpn_list(bytes: &[u8]) -> Vec<Vec<u8>> {
 
 fn error_term<'a>(env: Env<'a>, e: &TlsError) -> Term<'a> {
     match e {
-        TlsError::Closed => (atoms::error(), atoms::closed()).encode_term(env),
+        TlsError::Closed => (atoms::error(), atoms::closed()).encode(env),
         other => term::error_tuple(env, &other.to_string()),
-    }
-}
-
-trait EncodeTerm {
-    fn encode_term<'a>(&self, env: Env<'a>) -> Term<'a>;
-}
-
-impl EncodeTerm for (Atom, Atom) {
-    fn encode_term<'a>(&self, env: Env<'a>) -> Term<'a> {
-        rustler::Encoder::encode(self, env)
     }
 }
 
@@ -112,7 +102,7 @@ fn opened<'a>(env: Env<'a>, session: Result<Session, TlsError>) -> Term<'a> {
             let res = ResourceArc::new(TlsResource {
                 session: Mutex::new(Some(s)),
             });
-            rustler::Encoder::encode(&(atoms::ok(), res), env)
+            (atoms::ok(), res).encode(env)
         }
         Err(e) => error_term(env, &e),
     }
@@ -214,7 +204,7 @@ fn tls_peer_certificate(env: Env<'_>, res: ResourceArc<TlsResource>) -> Term<'_>
     with_session(env, &res, |s| match s.peer_certificate() {
         Some(der) => {
             let der = bin(env, der);
-            rustler::Encoder::encode(&(atoms::ok(), der), env)
+            (atoms::ok(), der).encode(env)
         }
         None => term::error_tuple(env, "SSL_get_peer_certificate failed"),
     })
@@ -224,9 +214,7 @@ fn tls_peer_certificate(env: Env<'_>, res: ResourceArc<TlsResource>) -> Term<'_>
 /// first use of the system roots reads them from disk.
 #[rustler::nif(schedule = "DirtyCpu")]
 fn tls_verify_result(env: Env<'_>, res: ResourceArc<TlsResource>) -> Term<'_> {
-    with_session(env, &res, |s| {
-        rustler::Encoder::encode(&(atoms::ok(), s.verify_result()), env)
-    })
+    with_session(env, &res, |s| (atoms::ok(), s.verify_result()).encode(env))
 }
 
 /// Frees the session; later calls give `{error, closed}`.
@@ -252,7 +240,7 @@ fn tls_negotiated_cipher(env: Env<'_>, res: ResourceArc<TlsResource>) -> Term<'_
 #[rustler::nif]
 fn tls_finished(env: Env<'_>, res: ResourceArc<TlsResource>, _which: Atom) -> Term<'_> {
     with_session(env, &res, |_| {
-        rustler::Encoder::encode(&(atoms::error(), atoms::undefined()), env)
+        (atoms::error(), atoms::undefined()).encode(env)
     })
 }
 
@@ -262,9 +250,9 @@ fn tls_cb_exporter(env: Env<'_>, res: ResourceArc<TlsResource>) -> Term<'_> {
     with_session(env, &res, |s| match s.channel_binding_exporter() {
         Some(v) => {
             let v = bin(env, &v);
-            rustler::Encoder::encode(&(atoms::ok(), v), env)
+            (atoms::ok(), v).encode(env)
         }
-        None => rustler::Encoder::encode(&(atoms::error(), atoms::undefined()), env),
+        None => (atoms::error(), atoms::undefined()).encode(env),
     })
 }
 
@@ -274,9 +262,9 @@ fn tls_alpn(env: Env<'_>, res: ResourceArc<TlsResource>) -> Term<'_> {
     with_session(env, &res, |s| match s.alpn_protocol() {
         Some(p) => {
             let p = bin(env, p);
-            rustler::Encoder::encode(&(atoms::ok(), p), env)
+            (atoms::ok(), p).encode(env)
         }
-        None => rustler::Encoder::encode(&(atoms::error(), atoms::undefined()), env),
+        None => (atoms::error(), atoms::undefined()).encode(env),
     })
 }
 
@@ -297,7 +285,7 @@ fn tls_get_certfile<'a>(env: Env<'a>, domain: Term<'a>) -> NifResult<Term<'a>> {
     Ok(match tls::certs::get_certfile(&string(domain)?) {
         Some(f) => {
             let f = bin(env, f.as_bytes());
-            rustler::Encoder::encode(&(atoms::ok(), f), env)
+            (atoms::ok(), f).encode(env)
         }
         None => atoms::error().to_term(env),
     })
