@@ -12,6 +12,7 @@
 #                     slow engine stops (it still runs at least 10)
 #   BENCH_SEED        data and query seed
 #   BENCH_KEEP=1      keep the index dirs (under $TMPDIR or /tmp)
+#   BENCH_INDEX_ONLY=N only index dataset A into ours, N times (msgs/s)
 #   CARGO_TARGET_DIR  honoured (default: cargo's, bench/mam/target)
 #
 # Builds the benchmark (release) itself; it does not need `make build'.

@@ -5,7 +5,8 @@
 //! section "make bench-mam".
 //!
 //! Environment: BENCH_QUICK=1 (smoke run), BENCH_MESSAGES, BENCH_ARCHIVES,
-//! BENCH_QUERIES, BENCH_BUDGET_S, BENCH_SEED, BENCH_KEEP=1, TMPDIR.
+//! BENCH_QUERIES, BENCH_BUDGET_S, BENCH_SEED, BENCH_KEEP=1, TMPDIR,
+//! BENCH_INDEX_ONLY=N (only index dataset A into ours, N times).
 //! The last line of stdout is the `summary:` line.
 
 mod data;
@@ -453,6 +454,37 @@ fn searchable(
     Ok(s)
 }
 
+/// BENCH_INDEX_ONLY=N: index dataset A into a fresh index of ours N times
+/// (load = index() in batches + the final commit, as in the full run) and
+/// print msgs/s per run; the last line is `summary: index_msgs_per_s=...`
+/// (the median run).
+fn index_only(cfg: &Config, vocab: &Vocab, base: &Path, reps: usize) -> Result<(), String> {
+    let mut drng = Rng::new(cfg.seed ^ 0xA);
+    let ds = data::single_archive(vocab, cfg.messages, &mut drng);
+    let mut rates = Vec::new();
+    for r in 0..reps {
+        let dir = base.join(format!("index-only-{r}"));
+        let mut e = Ours::new(dir.clone())?;
+        let t0 = Instant::now();
+        e.load(&ds.messages, BATCH)?;
+        let secs = t0.elapsed().as_secs_f64();
+        let bytes = e.settle()?;
+        drop(e);
+        let _ = std::fs::remove_dir_all(&dir);
+        let rate = ds.messages.len() as f64 / secs;
+        println!(
+            "index-only run {}: {} messages in {secs:.2}s = {rate:.0} msgs/s, {} MB on disk",
+            r + 1,
+            ds.messages.len(),
+            mb(bytes)
+        );
+        rates.push(rate);
+    }
+    let s = sorted(&rates);
+    println!("summary: index_msgs_per_s={:.0}", pct(&s, 50.0));
+    Ok(())
+}
+
 fn main() {
     if let Err(e) = run() {
         eprintln!("bench-mam: {e}");
@@ -503,6 +535,10 @@ fn run() -> Result<(), String> {
         bands.rare.len()
     );
     println!("work dir: {}", work.path.display());
+
+    if let Some(reps) = env_num::<usize>("BENCH_INDEX_ONLY") {
+        return index_only(&cfg, &vocab, &base, reps.max(1));
+    }
 
     let mut summary: Option<String> = None;
     for which in ["A", "B"] {

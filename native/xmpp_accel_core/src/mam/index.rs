@@ -9,6 +9,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
+use tantivy::query::{BooleanQuery, Occur, TermQuery};
 use tantivy::schema::{
     Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST, INDEXED, STRING,
 };
@@ -104,7 +105,6 @@ pub enum Deletion {
 pub(crate) struct Fields {
     pub archive: Field,
     pub mam_id: Field,
-    pub key: Field,
     pub bare: Field,
     pub full: Field,
     pub groupchat: Field,
@@ -123,7 +123,6 @@ fn schema() -> (Schema, Fields) {
     let fields = Fields {
         archive: b.add_u64_field("archive", INDEXED | FAST),
         mam_id: b.add_u64_field("mam_id", INDEXED | FAST),
-        key: b.add_text_field("key", STRING),
         bare: b.add_text_field("with_bare", STRING),
         full: b.add_text_field("with_full", STRING),
         groupchat: b.add_u64_field("groupchat", INDEXED),
@@ -243,15 +242,13 @@ impl MamIndex {
                 Some(known) => *known,
                 None => self.last_indexed_id(m.archive_id)?,
             };
-            let key = key(m.archive_id, m.mam_id);
             if known.is_some_and(|k| m.mam_id <= k) {
-                writer.delete_term(Term::from_field_text(f.key, &key));
+                delete_message(writer, f, m.archive_id, m.mam_id)?;
             }
             newest.insert(m.archive_id, known.max(Some(m.mam_id)));
             let mut doc = TantivyDocument::default();
             doc.add_u64(f.archive, m.archive_id);
             doc.add_u64(f.mam_id, m.mam_id);
-            doc.add_text(f.key, &key);
             doc.add_text(f.bare, &m.remote_jid);
             doc.add_text(f.full, full_jid(&m.remote_jid, &m.remote_resource));
             doc.add_u64(f.groupchat, m.is_groupchat as u64);
@@ -267,14 +264,13 @@ impl MamIndex {
         let guard = self.shared.writer.lock().unwrap_or_else(|p| p.into_inner());
         let writer = guard.as_ref().ok_or(MamError::Closed)?;
         match what {
-            Deletion::Message { archive_id, mam_id } => writer.delete_term(Term::from_field_text(
-                self.fields.key,
-                &key(archive_id, mam_id),
-            )),
-            Deletion::Archive { archive_id } => {
-                writer.delete_term(Term::from_field_u64(self.fields.archive, archive_id))
+            Deletion::Message { archive_id, mam_id } => {
+                delete_message(writer, self.fields, archive_id, mam_id)?;
             }
-        };
+            Deletion::Archive { archive_id } => {
+                writer.delete_term(Term::from_field_u64(self.fields.archive, archive_id));
+            }
+        }
         self.shared.dirty.store(true, Ordering::Release);
         Ok(())
     }
@@ -349,8 +345,26 @@ fn commit_shared(shared: &Shared) -> Result<(), MamError> {
     shared.zones.warm(&shared.reader.searcher())
 }
 
-fn key(archive_id: u64, mam_id: u64) -> String {
-    format!("{archive_id}:{mam_id}")
+/// Queues the deletion of the message `mam_id` of `archive_id`: the
+/// documents with both terms (no per-message key term to index: unique
+/// terms are what a document costs most to index).
+fn delete_message(
+    writer: &IndexWriter,
+    f: Fields,
+    archive_id: u64,
+    mam_id: u64,
+) -> Result<(), MamError> {
+    let term = |field, value| -> Box<dyn tantivy::query::Query> {
+        Box::new(TermQuery::new(
+            Term::from_field_u64(field, value),
+            IndexRecordOption::Basic,
+        ))
+    };
+    writer.delete_query(Box::new(BooleanQuery::new(vec![
+        (Occur::Must, term(f.archive, archive_id)),
+        (Occur::Must, term(f.mam_id, mam_id)),
+    ])))?;
+    Ok(())
 }
 
 pub(crate) fn full_jid(bare: &str, resource: &str) -> String {
