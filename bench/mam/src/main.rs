@@ -470,10 +470,18 @@ fn index_only(cfg: &Config, vocab: &Vocab, base: &Path, reps: usize) -> Result<(
         let secs = t0.elapsed().as_secs_f64();
         let bytes = e.settle()?;
         drop(e);
+        // one fast-field file per segment
+        let segments = std::fs::read_dir(&dir)
+            .map_err(|e| e.to_string())?
+            .filter(|f| {
+                f.as_ref()
+                    .is_ok_and(|f| f.path().extension().is_some_and(|x| x == "fast"))
+            })
+            .count();
         let _ = std::fs::remove_dir_all(&dir);
         let rate = ds.messages.len() as f64 / secs;
         println!(
-            "index-only run {}: {} messages in {secs:.2}s = {rate:.0} msgs/s, {} MB on disk",
+            "index-only run {}: {} messages in {secs:.2}s = {rate:.0} msgs/s, {} MB on disk, {segments} segments",
             r + 1,
             ds.messages.len(),
             mb(bytes)

@@ -113,6 +113,14 @@ pub(crate) struct Fields {
 
 const WORDS: &str = "xmpp_accel_words";
 
+/// As soon as this many segments of about the same size are there, they are
+/// merged into one (tantivy's default: 8). Fewer segments, less per-segment
+/// work in every search: with 8, a bulk load of 1M messages (segments of
+/// 150,000 at the default writer memory) was left in 6-9 segments and
+/// searches took 1.3-1.8x as long as with 3 (2-5 segments), for about 5 %
+/// of the indexing rate.
+const MIN_MERGE: usize = 3;
+
 fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
     let text = TextOptions::default().set_indexing_options(
@@ -179,6 +187,9 @@ impl MamIndex {
             TextAnalyzer::builder(BodyTokenizer::new(options.tokenizer)).build(),
         );
         let writer: IndexWriter = index.writer_with_num_threads(1, options.writer_memory)?;
+        let mut policy = tantivy::indexer::LogMergePolicy::default();
+        policy.set_min_num_segments(MIN_MERGE);
+        writer.set_merge_policy(Box::new(policy));
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
