@@ -247,6 +247,30 @@ fn alpn_and_sni() {
 }
 
 #[test]
+fn a_server_without_certfile_serves_registered_domains_only() {
+    let sopts = Options {
+        role: Some(Role::Server),
+        ..Default::default()
+    };
+    tls::certs::add_certfile("only.example", &pki().sni_a);
+    let copts = Options {
+        sni: "only.example".into(),
+        ..client_opts()
+    };
+    let (c, _s) = connect(&copts, &sopts);
+    assert!(c.peer_certificate().is_some());
+    let mut client = Session::new(&client_opts()).unwrap();
+    let mut server = Session::new(&sopts).unwrap();
+    assert_eq!(
+        pump(&mut client, &mut server, usize::MAX).err(),
+        Some(TlsError::Config(
+            "Failed to find a certificate matching the domain in SNI extension".into()
+        ))
+    );
+    assert!(tls::certs::delete_certfile("only.example"));
+}
+
+#[test]
 fn no_common_version_fails_the_handshake() {
     let pki = pki();
     let sopts = Options {

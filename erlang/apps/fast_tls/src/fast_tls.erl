@@ -61,7 +61,9 @@
 tcp_to_tls(TCPSocket, Options) ->
     Connect = lists:member(connect, Options),
     CertFile = proplists:get_value(certfile, Options, ""),
-    case Connect orelse iolist_size(CertFile) > 0 of
+    %% as fast_tls: only a missing or "" certfile is "no certfile"; <<>>
+    %% opens a server that relies on add_certfile/2 (SNI) alone
+    case Connect orelse CertFile =/= [] of
         false ->
             {error, no_certfile};
         true ->
@@ -75,8 +77,8 @@ tcp_to_tls(TCPSocket, Options) ->
                                 [{verify_none, ?VERIFY_NONE},
                                  {compression_none, ?COMPRESSION_NONE},
                                  {override_cert_purpose, ?OVERRIDE_CERT_PURPOSE}]),
-            KeyFile = case iolist_size(CertFile) of
-                          0 -> <<>>;
+            KeyFile = case CertFile of
+                          [] -> <<>>;
                           _ -> option(keyfile, Options)
                       end,
             ALPN = case lists:keyfind(alpn, 1, Options) of

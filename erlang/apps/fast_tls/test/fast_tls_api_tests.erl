@@ -59,6 +59,8 @@ pump(C, S, ToS, ToC, AtC, AtS, N) when N > 0 ->
 open_errors(Certs) ->
     ?assertEqual({error, no_certfile}, fast_tls:tcp_to_tls(undefined, [])),
     ?assertEqual({error, no_certfile}, fast_tls:tcp_to_tls(undefined, [{certfile, ""}])),
+    %% <<>> is not "no certfile" in fast_tls: a server relying on SNI alone
+    ?assertMatch({ok, _}, fast_tls:tcp_to_tls(undefined, [{certfile, <<>>}])),
     {error, Missing} = fast_tls:tcp_to_tls(undefined, [{certfile, "/nonexistent/x.pem"}]),
     ?assertMatch(<<"SSL_CTX_use_certificate_file failed", _/binary>>, Missing),
     {error, WrongKey} = fast_tls:tcp_to_tls(undefined, [{certfile, pem(server_ec, Certs)},

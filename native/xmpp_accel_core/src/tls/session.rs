@@ -58,10 +58,17 @@ pub struct Session {
     max_pending_input: usize,
 }
 
+/// fast_tls's text when neither SNI nor its own certfile gives a certificate.
+const NO_CERTIFICATE: &str = "Failed to find a certificate matching the domain in SNI extension";
+
 fn tls_error(e: &rustls::Error, handshaking: bool) -> TlsError {
     match e {
         // not TLS at all (HTTP, garbage): fast_tls reports `closed`
         rustls::Error::InvalidMessage(_) if handshaking => TlsError::Closed,
+        // the resolver found nothing (see certs::SniResolver)
+        rustls::Error::General(m) if handshaking && m.contains("no server certificate") => {
+            TlsError::Config(NO_CERTIFICATE.into())
+        }
         _ if handshaking => TlsError::Handshake(e.to_string()),
         _ => TlsError::Record(e.to_string()),
     }
