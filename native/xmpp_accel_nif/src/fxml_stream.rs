@@ -18,13 +18,13 @@
 use crate::atoms;
 use crate::budget;
 use crate::term::{binary, tuple};
-use crate::xml_fxml::{element_term, error_reason, stream_end_term, stream_start_term, Shape};
+use crate::xml_fxml::{error_reason, stream_end_term, stream_start_term, Shape, StanzaBuilder};
 use rustler::sys::enif_send;
 use rustler::sys::ErlNifTerm as ERL_NIF_TERM;
 use rustler::{Atom, Binary, Env, LocalPid, NifResult, OwnedEnv, Resource, ResourceArc, Term};
 use std::sync::{Mutex, MutexGuard};
-use xmpp_accel_core::xml::fxml_ns::{normalize_stanza, StreamNamespaces};
-use xmpp_accel_core::xml::{Event, Item, Limits, Mode, Parser, Tape};
+use xmpp_accel_core::xml::fxml_ns::{normalize_into, StreamNamespaces};
+use xmpp_accel_core::xml::{Event, Item, Limits, Mode, Parser};
 
 const TOO_BIG: &str = "XML stanza is too big";
 
@@ -43,8 +43,8 @@ struct State {
     fresh_error: Option<xmpp_accel_core::xml::XmlError>,
     /// What the open stream's header declared.
     namespaces: StreamNamespaces,
-    /// Scratch tape for normalised stanzas.
-    scratch: Tape,
+    /// Working space for building stanzas.
+    builder: StanzaBuilder,
     /// Where events are built before they are sent (cleared after each).
     msg_env: Option<OwnedEnv>,
 }
@@ -116,7 +116,7 @@ fn fxml_stream_new<'a>(
         error: None,
         fresh_error: None,
         namespaces: StreamNamespaces::default(),
-        scratch: Tape::default(),
+        builder: StanzaBuilder::default(),
         msg_env: Some(OwnedEnv::new()),
     };
     Ok(ResourceArc::new(FxmlStream {
@@ -216,7 +216,7 @@ impl State {
         if self.error.is_none() {
             if let Some(e) = self.fresh_error.take() {
                 self.error = Some(StreamError::Parse(e));
-            } else if self.started_elements(None) >= self.max_elements {
+            } else if self.too_many_elements(None) {
                 self.error = Some(StreamError::TooBig);
             }
         }
@@ -225,6 +225,13 @@ impl State {
         }
         self.fresh_error = None;
         self.parser.clear_events();
+    }
+
+    /// True when the stanza `range` of the tape, or the one still open when
+    /// `None`, started as many elements as the limit or more.
+    fn too_many_elements(&self, range: Option<std::ops::Range<usize>>) -> bool {
+        // no need to count without a limit
+        self.max_elements != u64::MAX && self.started_elements(range) >= self.max_elements
     }
 
     /// Elements started in the stanza `range` of the tape, or in the one
@@ -259,21 +266,21 @@ impl State {
                     });
                 }
                 Event::Element(range) => {
-                    if self.started_elements(Some(range.clone())) >= self.max_elements {
+                    if self.too_many_elements(Some(range.clone())) {
                         self.error = Some(StreamError::TooBig);
                         return;
                     }
-                    self.scratch.clear();
-                    let declarations = self.shape == Shape::Records;
-                    let normal = normalize_stanza(
-                        self.parser.tape(),
-                        range,
-                        &self.namespaces,
-                        declarations,
-                        &mut self.scratch,
-                    );
                     self.emit(caller, false, |env, s| {
-                        let el = element_term(env, s.shape, &s.scratch, normal, false);
+                        let mut sink = s.builder.sink(env, s.shape);
+                        let declarations = s.shape == Shape::Records;
+                        normalize_into(
+                            s.parser.tape(),
+                            range,
+                            &s.namespaces,
+                            declarations,
+                            &mut sink,
+                        );
+                        let el = sink.finish();
                         match s.shape {
                             Shape::Records => tuple(
                                 env,

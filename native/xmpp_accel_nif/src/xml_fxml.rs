@@ -14,6 +14,7 @@ use rustler::sys::ErlNifTerm as ERL_NIF_TERM;
 use rustler::{Binary, Env, NifResult, Term};
 use std::ops::Range;
 use xmpp_accel_core::xml::escape::{escape_text_fxml, write_attr_value_fxml};
+use xmpp_accel_core::xml::fxml_ns::StanzaSink;
 use xmpp_accel_core::xml::{Item, Limits, Mode, Parser, Tape, XmlError};
 
 /// How fast_xml shapes its terms.
@@ -155,6 +156,116 @@ pub fn element_term(
         .first()
         .copied()
         .unwrap_or_else(|| atoms::error().to_term(env).as_c_arg())
+}
+
+/// Builds a stanza's term from [`normalize_into`]'s walk: the elements and
+/// text as they come, attributes as given (no reordering). The vectors are
+/// working space, kept between stanzas.
+///
+/// [`normalize_into`]: xmpp_accel_core::xml::fxml_ns::normalize_into
+#[derive(Default)]
+pub struct StanzaBuilder {
+    /// Finished children of the open elements, then the attributes (or
+    /// map keys and values) of the element being started.
+    terms: Vec<ERL_NIF_TERM>,
+    /// Open elements: name, attributes, where their children start in `terms`.
+    open: Vec<(ERL_NIF_TERM, ERL_NIF_TERM, usize)>,
+    /// The name of the element being started and where its attributes start.
+    name: ERL_NIF_TERM,
+    attrs_at: usize,
+}
+
+impl StanzaBuilder {
+    /// A sink that builds in `env`; [`StanzaTerms::finish`] gives the term.
+    pub fn sink<'s, 'e>(&'s mut self, env: Env<'e>, shape: Shape) -> StanzaTerms<'s, 'e> {
+        self.terms.clear();
+        self.open.clear();
+        StanzaTerms {
+            env,
+            shape,
+            xmlel: atoms::xmlel().to_term(env).as_c_arg(),
+            xmlcdata: atoms::xmlcdata().to_term(env).as_c_arg(),
+            b: self,
+        }
+    }
+}
+
+/// A [`StanzaBuilder`] at work in one env.
+pub struct StanzaTerms<'s, 'e> {
+    env: Env<'e>,
+    shape: Shape,
+    xmlel: ERL_NIF_TERM,
+    xmlcdata: ERL_NIF_TERM,
+    b: &'s mut StanzaBuilder,
+}
+
+impl StanzaTerms<'_, '_> {
+    /// The stanza's element (the `error` atom if none was walked).
+    pub fn finish(self) -> ERL_NIF_TERM {
+        self.b
+            .terms
+            .first()
+            .copied()
+            .unwrap_or_else(|| atoms::error().to_term(self.env).as_c_arg())
+    }
+}
+
+impl StanzaSink for StanzaTerms<'_, '_> {
+    fn start(&mut self, name: &[u8]) {
+        self.b.name = binary(self.env, name);
+        self.b.attrs_at = self.b.terms.len();
+    }
+
+    fn attr(&mut self, name: &[u8], value: &[u8]) {
+        let (env, terms) = (self.env, &mut self.b.terms);
+        match self.shape {
+            Shape::Records => terms.push(tuple(env, &[binary(env, name), binary(env, value)])),
+            Shape::Maps => {
+                terms.push(binary(env, name));
+                terms.push(binary(env, value));
+            }
+        }
+    }
+
+    fn attrs_end(&mut self) {
+        let (env, at) = (self.env, self.b.attrs_at);
+        let attrs = match self.shape {
+            Shape::Records => list(env, &self.b.terms[at..]),
+            Shape::Maps => {
+                let pairs = &self.b.terms[at..];
+                let keys: Vec<ERL_NIF_TERM> = pairs.iter().step_by(2).copied().collect();
+                let values: Vec<ERL_NIF_TERM> = pairs.iter().skip(1).step_by(2).copied().collect();
+                // a repeated key cannot happen (the parser refuses duplicates)
+                map(env, &keys, &values).unwrap_or_else(|| map(env, &[], &[]).unwrap_or_default())
+            }
+        };
+        self.b.terms.truncate(at);
+        self.b.open.push((self.b.name, attrs, at));
+    }
+
+    fn text(&mut self, text: &[u8]) {
+        let text = binary(self.env, text);
+        self.b.terms.push(match self.shape {
+            Shape::Records => tuple(self.env, &[self.xmlcdata, text]),
+            Shape::Maps => text,
+        });
+    }
+
+    fn end(&mut self) {
+        let env = self.env;
+        if let Some((name, attrs, first)) = self.b.open.pop() {
+            let kids = list(env, &self.b.terms[first..]);
+            self.b.terms.truncate(first);
+            self.b.terms.push(match self.shape {
+                Shape::Records => tuple(env, &[self.xmlel, name, attrs, kids]),
+                Shape::Maps => struct_term(
+                    env,
+                    "Elixir.FastXML.El",
+                    &[("name", name), ("attrs", attrs), ("children", kids)],
+                ),
+            });
+        }
+    }
 }
 
 /// A stream header `{xmlstreamstart, Name, Attrs}` (or its struct) from

@@ -69,6 +69,21 @@ struct Frame<'a> {
     declared: usize,
 }
 
+/// Receives a stanza as fast_xml's stream parser hands it over, node by
+/// node, in document order (see [`normalize_into`]).
+pub trait StanzaSink {
+    /// An element starts; its attributes follow, then [`StanzaSink::attrs_end`].
+    fn start(&mut self, name: &[u8]);
+    /// One attribute of the element just started.
+    fn attr(&mut self, name: &[u8], value: &[u8]);
+    /// The element's attributes are complete; its children follow.
+    fn attrs_end(&mut self);
+    /// Character data (unescaped).
+    fn text(&mut self, text: &[u8]);
+    /// The innermost open element ends.
+    fn end(&mut self);
+}
+
 /// Rewrites the stanza `range` of `tape` as fast_xml's stream parser would
 /// hand it over, appending it to `out`; returns its items' range in `out`.
 ///
@@ -83,17 +98,37 @@ pub fn normalize_stanza(
     out: &mut Tape,
 ) -> Range<usize> {
     let first = out.items.len();
-    // Prefix bindings in scope, innermost last: (prefix, uri).
-    let mut scope: Vec<(&[u8], &[u8])> = Vec::with_capacity(16);
-    for (p, u) in &stream.prefixes {
-        scope.push((p, u));
-    }
-    let mut frames: Vec<Frame> = vec![Frame {
+    let mut sink = TapeSink {
+        out,
+        start_at: 0,
+        count: 0,
+    };
+    normalize_into(tape, range, stream, declarations, &mut sink);
+    first..out.items.len()
+}
+
+/// Walks the stanza `range` of `tape` as fast_xml's stream parser would
+/// hand it over (the rules above), telling `sink` node by node; nothing
+/// is copied. `declarations` as in [`normalize_stanza`].
+pub fn normalize_into(
+    tape: &Tape,
+    range: Range<usize>,
+    stream: &StreamNamespaces,
+    declarations: bool,
+    sink: &mut impl StanzaSink,
+) {
+    // Prefix bindings declared inside the stanza, innermost last:
+    // (prefix, uri); the stream header's come after them in lookups.
+    let mut scope: Vec<(&[u8], &[u8])> = Vec::new();
+    let mut frames: Vec<Frame> = Vec::with_capacity(16);
+    frames.push(Frame {
         namespace: &stream.default,
         default: &stream.default,
         redefined: false,
         declared: 0,
-    }];
+    });
+    let is_decl =
+        |k: &[u8]| k.len() >= 5 && k.starts_with(b"xmlns") && (k.len() == 5 || k[5] == b':');
     let mut i = range.start;
     while i < range.end {
         match tape.items[i] {
@@ -103,36 +138,44 @@ pub fn normalize_stanza(
                     Item::Attr { name, value } => Some((tape.get(name), tape.get(value))),
                     _ => None,
                 };
+                let parent = frames.last().expect("the stream frame is never popped");
                 // declarations of this element enter the scope first; the
                 // default namespace is tracked per element (most elements
                 // have no prefix and only need it)
                 let mark = scope.len();
-                let mut default = frames.last().map_or(&stream.default[..], |f| f.default);
+                let mut default = parent.default;
+                let mut had_default = false;
+                let mut decls = 0usize;
                 for (k, v) in attrs_items.iter().filter_map(attr) {
-                    if k.len() >= 5 && k.starts_with(b"xmlns") {
+                    if is_decl(k) {
+                        decls += 1;
                         if k.len() == 5 {
                             default = v;
-                        } else if let Some(p) = k.strip_prefix(b"xmlns:") {
-                            scope.push((p, v));
+                            had_default = true;
+                        } else {
+                            scope.push((&k[6..], v));
                         }
                     }
                 }
                 let full = tape.get(name);
-                let (prefix, local) = match memchr::memchr(b':', full) {
+                let (prefix, local) = match full.iter().position(|&b| b == b':') {
                     Some(c) => (&full[..c], &full[c + 1..]),
                     None => (&full[..0], full),
                 };
                 let uri = if prefix.is_empty() {
                     default
                 } else {
-                    scope
-                        .iter()
-                        .rev()
-                        .find(|(p, _)| *p == prefix)
-                        .map(|(_, u)| *u)
-                        .unwrap_or(b"")
+                    let inner = scope.iter().rev().find(|(p, _)| *p == prefix);
+                    match inner {
+                        Some((_, u)) => u,
+                        None => stream
+                            .prefixes
+                            .iter()
+                            .rev()
+                            .find(|(p, _)| p == prefix)
+                            .map_or(&b""[..], |(_, u)| &u[..]),
+                    }
                 };
-                let parent = frames.last().expect("the stream frame is never popped");
                 let keep_prefix =
                     !prefix.is_empty() && !parent.redefined && stream.declares(prefix, uri);
                 // most often the very same bytes: compare pointers first
@@ -142,63 +185,41 @@ pub fn normalize_stanza(
                         || uri == parent.namespace);
                 let replace = !keep_prefix && !same_ns;
                 let mut redefined = parent.redefined;
-                // name
-                let out_name = if keep_prefix {
-                    out.push_bytes(full)
-                } else {
-                    out.push_bytes(local)
-                };
-                let start_at = out.items.len();
-                out.items.push(Item::Start {
-                    name: out_name,
-                    attrs: 0,
-                });
-                let mut count = 0u32;
-                let mut had_default = false;
-                // declarations, in document order
-                for (k, v) in attrs_items.iter().filter_map(attr) {
-                    if k == b"xmlns" {
-                        had_default = true;
-                        if same_ns || !declarations {
-                            continue;
-                        }
-                        let value = if replace { uri } else { v };
-                        push_attr(out, k, value);
-                        count += 1;
-                    } else if let Some(p) = k.strip_prefix(b"xmlns:") {
-                        if keep_prefix && p == prefix {
-                            continue;
-                        }
-                        if !redefined && stream.declares_prefix(p) {
-                            redefined = true;
-                        }
-                        if declarations {
-                            push_attr(out, k, v);
-                            count += 1;
-                        }
-                    }
-                }
+                let namespace = if keep_prefix { parent.namespace } else { uri };
+                sink.start(if keep_prefix { full } else { local });
                 // an element whose namespace must be spelled out gets an xmlns in front
                 if replace && !had_default {
-                    let decl_start = start_at + 1;
-                    let xmlns = Item::Attr {
-                        name: out.push_bytes(b"xmlns"),
-                        value: out.push_bytes(uri),
-                    };
-                    out.items.insert(decl_start, xmlns);
-                    count += 1;
+                    sink.attr(b"xmlns", uri);
+                }
+                if decls > 0 {
+                    // declarations, in document order
+                    for (k, v) in attrs_items.iter().filter_map(attr) {
+                        if k.len() == 5 && k == b"xmlns" {
+                            if same_ns || !declarations {
+                                continue;
+                            }
+                            sink.attr(k, if replace { uri } else { v });
+                        } else if is_decl(k) {
+                            let p = &k[6..];
+                            if keep_prefix && p == prefix {
+                                continue;
+                            }
+                            if !redefined && stream.declares_prefix(p) {
+                                redefined = true;
+                            }
+                            if declarations {
+                                sink.attr(k, v);
+                            }
+                        }
+                    }
                 }
                 // the other attributes, in document order
                 for (k, v) in attrs_items.iter().filter_map(attr) {
-                    if k != b"xmlns" && !k.starts_with(b"xmlns:") {
-                        push_attr(out, k, v);
-                        count += 1;
+                    if decls == 0 || !is_decl(k) {
+                        sink.attr(k, v);
                     }
                 }
-                if let Item::Start { attrs, .. } = &mut out.items[start_at] {
-                    *attrs = count;
-                }
-                let namespace = if keep_prefix { parent.namespace } else { uri };
+                sink.attrs_end();
                 frames.push(Frame {
                     namespace,
                     default,
@@ -208,26 +229,55 @@ pub fn normalize_stanza(
                 i += attrs as usize;
             }
             Item::Attr { .. } => {}
-            Item::Text(span) => {
-                let text = out.push_bytes(tape.get(span));
-                out.items.push(Item::Text(text));
-            }
+            Item::Text(span) => sink.text(tape.get(span)),
             Item::End => {
                 if let Some(frame) = frames.pop() {
                     scope.truncate(scope.len() - frame.declared);
                 }
-                out.items.push(Item::End);
+                sink.end();
             }
         }
         i += 1;
     }
-    first..out.items.len()
 }
 
-fn push_attr(out: &mut Tape, key: &[u8], value: &[u8]) {
-    let name: Span = out.push_bytes(key);
-    let value = out.push_bytes(value);
-    out.items.push(Item::Attr { name, value });
+/// Writes a normalised stanza to a tape.
+struct TapeSink<'t> {
+    out: &'t mut Tape,
+    /// The `Start` item of the element whose attributes are being written.
+    start_at: usize,
+    count: u32,
+}
+
+impl StanzaSink for TapeSink<'_> {
+    fn start(&mut self, name: &[u8]) {
+        let name = self.out.push_bytes(name);
+        self.start_at = self.out.items.len();
+        self.count = 0;
+        self.out.items.push(Item::Start { name, attrs: 0 });
+    }
+
+    fn attr(&mut self, key: &[u8], value: &[u8]) {
+        let name: Span = self.out.push_bytes(key);
+        let value = self.out.push_bytes(value);
+        self.out.items.push(Item::Attr { name, value });
+        self.count += 1;
+    }
+
+    fn attrs_end(&mut self) {
+        if let Item::Start { attrs, .. } = &mut self.out.items[self.start_at] {
+            *attrs = self.count;
+        }
+    }
+
+    fn text(&mut self, text: &[u8]) {
+        let text = self.out.push_bytes(text);
+        self.out.items.push(Item::Text(text));
+    }
+
+    fn end(&mut self) {
+        self.out.items.push(Item::End);
+    }
 }
 
 /// Orders an element's attributes as fast_xml gives them when it does not
@@ -257,6 +307,10 @@ mod tests {
 
     /// Parses a stream and renders every stanza after normalisation.
     fn normalized(chunks: &[&str]) -> Vec<String> {
+        normalized_with(chunks, true)
+    }
+
+    fn normalized_with(chunks: &[&str], declarations: bool) -> Vec<String> {
         let mut p = Parser::new(Mode::Stream, Limits::default());
         let mut ns = StreamNamespaces::default();
         let mut out = Vec::new();
@@ -274,7 +328,7 @@ mod tests {
                     }
                     Event::Element(r) => {
                         let mut t = Tape::default();
-                        let range = normalize_stanza(tape, r.clone(), &ns, true, &mut t);
+                        let range = normalize_stanza(tape, r.clone(), &ns, declarations, &mut t);
                         let e = Element::from_tape(&t, range);
                         out.push(String::from_utf8(e.to_bytes(Style::Compact)).unwrap());
                     }
@@ -326,6 +380,26 @@ mod tests {
                 "<message to='a'><body>x</body></message>",
                 "<stream:features><register xmlns='http://jabber.org/features/iq-register'/></stream:features>",
                 "<a xmlns='b' xmlns:a='b' a:x='1'><c/></a>",
+            ]
+        );
+    }
+
+    #[test]
+    fn without_declarations() {
+        // fast_xml's use_maps: only the xmlns the rules add is left
+        let got = normalized_with(
+            &[
+                "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>",
+                "<stream:features><register xmlns='urn:r'/></stream:features>",
+                "<a:a xmlns:a='b' a:x='1'><a:c/><d xmlns='e' f='g'/></a:a>",
+            ],
+            false,
+        );
+        assert_eq!(
+            got,
+            vec![
+                "<stream:features><register/></stream:features>",
+                "<a xmlns='b' a:x='1'><c/><d f='g'/></a>",
             ]
         );
     }
