@@ -4,6 +4,7 @@
 //! with its first label replaced by `*`, then the session's own certfile.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use rustls::pki_types::pem::PemObject;
@@ -113,6 +114,7 @@ pub fn load_certified_key(certfile: &str, keyfile: &str) -> Result<LoadedKey, Tl
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .insert(cache_key, loaded.clone());
+    refresh_registry_speed();
     Ok(loaded)
 }
 
@@ -145,6 +147,7 @@ pub(crate) fn clear_key_cache() {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .clear();
+    refresh_registry_speed();
 }
 
 /// `add_certfile(Domain, File)`: replaces any earlier file for the domain.
@@ -154,15 +157,18 @@ pub fn add_certfile(domain: &str, file: &str) {
         .write()
         .unwrap_or_else(|e| e.into_inner())
         .insert(domain.to_ascii_lowercase(), file.to_owned());
+    refresh_registry_speed();
 }
 
 /// `delete_certfile(Domain)`: true when the domain had a file.
 pub fn delete_certfile(domain: &str) -> bool {
-    registry()
+    let removed = registry()
         .write()
         .unwrap_or_else(|e| e.into_inner())
         .remove(&domain.to_ascii_lowercase())
-        .is_some()
+        .is_some();
+    refresh_registry_speed();
+    removed
 }
 
 /// `get_certfile(Domain)`: the file registered for exactly this domain.
@@ -174,19 +180,31 @@ pub fn get_certfile(domain: &str) -> Option<String> {
         .cloned()
 }
 
+/// The answer of [`registry_may_sign_slowly`], kept up to date when the
+/// registry changes or a key is loaded (not computed per handshake).
+static REGISTRY_MAY_SIGN_SLOWLY: AtomicBool = AtomicBool::new(false);
+
 /// Could a registered certificate be slow to sign with? True when one is,
 /// or when one was not loaded yet (its key is not known).
 pub fn registry_may_sign_slowly() -> bool {
+    REGISTRY_MAY_SIGN_SLOWLY.load(Ordering::Acquire)
+}
+
+/// Recomputes [`registry_may_sign_slowly`]. The answer is stored under the
+/// registry's read lock, so an `add_certfile` (write lock) is never lost;
+/// a racing key load can only leave it `true` for longer (an extra dirty
+/// step), never `false` wrongly.
+fn refresh_registry_speed() {
     let map = registry().read().unwrap_or_else(|e| e.into_inner());
-    if map.is_empty() {
-        return false;
-    }
     let keys = key_cache().lock().unwrap_or_else(|e| e.into_inner());
-    map.values()
+    let slow = map
+        .values()
         .any(|file| match keys.get(&(file.clone(), String::new())) {
             Some(loaded) => loaded.slow_to_sign,
             None => true,
-        })
+        });
+    drop(keys);
+    REGISTRY_MAY_SIGN_SLOWLY.store(slow, Ordering::Release);
 }
 
 /// The registered file for a server name: exact, then `*.` + the name

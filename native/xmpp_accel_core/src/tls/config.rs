@@ -51,11 +51,12 @@ fn cache_key(opts: &Options) -> Options {
 /// The cached configuration for these options, if there is one (no file
 /// is read: cheap enough for a normal scheduler).
 pub(crate) fn cached(opts: &Options) -> Option<Config> {
-    cache()
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&cache_key(opts))
-        .cloned()
+    let cache = cache().lock().unwrap_or_else(|e| e.into_inner());
+    if opts.sni.is_empty() {
+        cache.get(opts).cloned() // servers, most clients: no key to build
+    } else {
+        cache.get(&cache_key(opts)).cloned()
+    }
 }
 
 /// The configuration for these options, built (files read) if not cached.

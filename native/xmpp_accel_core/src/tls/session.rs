@@ -203,9 +203,17 @@ impl Session {
         if self.pending_in.len() + received.len() > self.max_pending_input {
             return Err(TlsError::TooMuchData);
         }
-        let mut input = std::mem::take(&mut self.pending_in);
-        input.extend_from_slice(received);
-        let mut rest: &[u8] = &input;
+        // held-back ciphertext comes first; without any, `received` is read
+        // in place
+        let held;
+        let mut rest: &[u8] = if self.pending_in.is_empty() {
+            received
+        } else {
+            let mut input = std::mem::take(&mut self.pending_in);
+            input.extend_from_slice(received);
+            held = input;
+            &held
+        };
         let limit = if want < 0 { usize::MAX } else { want as usize };
         loop {
             self.read_plaintext(limit, out);
@@ -230,23 +238,11 @@ impl Session {
     }
 
     fn read_plaintext(&mut self, limit: usize, out: &mut Vec<u8>) {
-        let mut reader = self.conn.reader();
-        while out.len() < limit {
-            let start = out.len();
-            let room = (limit - start).min(16 * 1024);
-            out.resize(start + room, 0);
-            match reader.read(&mut out[start..]) {
-                Ok(n) => {
-                    out.truncate(start + n);
-                    if n == 0 {
-                        break; // close_notify from the peer
-                    }
-                }
-                Err(_) => {
-                    out.truncate(start);
-                    break; // WouldBlock: nothing more for now
-                }
-            }
+        let room = limit.saturating_sub(out.len());
+        if room > 0 {
+            // ends at WouldBlock (nothing more for now) or at the peer's
+            // close_notify; the bytes read are in `out` either way
+            let _ = self.conn.reader().take(room as u64).read_to_end(out);
         }
     }
 
