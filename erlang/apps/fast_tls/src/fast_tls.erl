@@ -168,22 +168,32 @@ recv_loop(#tlssock{tcpsock = TCPSocket} = TLSSock, Received, Want, Timeout, Acc)
             {error, too_much_data_received}
     end.
 
-%% One NIF step and the socket write it asks for, collecting plaintext (at
-%% most Want bytes; -1 = any, 0 = none). A step takes all the input and
-%% gives all there is to write, so only a caller still short of its Want
-%% bytes needs another step (for records held back by the Want limit).
-drive(#tlssock{tcpsock = TCPSocket, tlsport = Session} = TLSSock, ToSend, Received, Want, Acc) ->
+%% Steps and socket writes, collecting plaintext (at most Want bytes; -1 =
+%% any, 0 = none). A step takes all the input and gives all there is to
+%% write, so only a caller still short of its Want bytes needs another step
+%% (for records held back by the Want limit).
+drive(TLSSock, ToSend, Received, Want, Acc) ->
+    case step(TLSSock, ToSend, Received, Want) of
+        {error, _} = Error ->
+            Error;
+        {_Tag, wrote, Plain} when Want > 0 ->
+            drive(TLSSock, <<>>, <<>>, Want - byte_size(Plain), <<Acc/binary, Plain/binary>>);
+        {_Tag, _, Plain} ->
+            {ok, <<Acc/binary, Plain/binary>>}
+    end.
+
+%% One NIF step and the socket write it asks for:
+%% `{init | ok, wrote | nothing_to_write, Plain} | {error, Reason}'; on a
+%% failed step the TLS alert is still written.
+step(#tlssock{tcpsock = TCPSocket, tlsport = Session}, ToSend, Received, Want) ->
     try loop_nif(Session, ToSend, Received, Want) of
         {error, _} = Error ->
             Error;
         {Tag, <<>>, Plain} when Tag =:= ok; Tag =:= init ->
-            {ok, <<Acc/binary, Plain/binary>>};
+            {Tag, nothing_to_write, Plain};
         {Tag, ToWrite, Plain} when Tag =:= ok; Tag =:= init ->
             case gen_tcp:send(TCPSocket, ToWrite) of
-                ok when Want =< 0 ->
-                    {ok, <<Acc/binary, Plain/binary>>};
-                ok ->
-                    drive(TLSSock, <<>>, <<>>, Want - byte_size(Plain), <<Acc/binary, Plain/binary>>);
+                ok -> {Tag, wrote, Plain};
                 {error, _} = Error -> Error
             end;
         {{error, _} = Error, ToWrite, _} ->
@@ -199,33 +209,20 @@ drive(#tlssock{tcpsock = TCPSocket, tlsport = Session} = TLSSock, ToSend, Receiv
 finish_handshake(TLSSock, Timeout) ->
     handshake_loop(TLSSock, <<>>, Timeout).
 
-handshake_loop(#tlssock{tcpsock = TCPSocket, tlsport = Session} = TLSSock, Received, Timeout) ->
-    try loop_nif(Session, <<>>, Received, 0) of
+handshake_loop(#tlssock{tcpsock = TCPSocket} = TLSSock, Received, Timeout) ->
+    case step(TLSSock, <<>>, Received, 0) of
         {error, _} = Error ->
             Error;
-        {Tag, ToWrite, <<>>} when Tag =:= ok; Tag =:= init ->
-            case send_if_any(TCPSocket, ToWrite) of
-                ok when Tag =:= ok ->
-                    ok;
-                ok ->
-                    case gen_tcp:recv(TCPSocket, 0, Timeout) of
-                        {ok, More} -> handshake_loop(TLSSock, More, Timeout);
-                        {error, _} = Error -> Error
-                    end;
-                {error, _} = Error ->
-                    Error
-            end;
-        {Tag, _, _} when Tag =:= ok; Tag =:= init ->
+        {_Tag, _, Plain} when Plain =/= <<>> ->
             {error, too_much_data_received};
-        {{error, _} = Error, ToWrite, _} ->
-            _ = gen_tcp:send(TCPSocket, ToWrite),
-            Error
-    catch
-        error:badarg -> {error, einval}
+        {ok, _, <<>>} ->
+            ok;
+        {init, _, <<>>} ->
+            case gen_tcp:recv(TCPSocket, 0, Timeout) of
+                {ok, More} -> handshake_loop(TLSSock, More, Timeout);
+                {error, _} = Error -> Error
+            end
     end.
-
-send_if_any(_TCPSocket, <<>>) -> ok;
-send_if_any(TCPSocket, Bytes) -> gen_tcp:send(TCPSocket, Bytes).
 
 %%% ---------------------------------------------------------------------------
 %%% The TCP socket underneath
