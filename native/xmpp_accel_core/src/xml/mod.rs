@@ -8,6 +8,7 @@
 pub mod chars;
 pub mod error;
 pub mod escape;
+pub mod framing;
 pub mod fxml_ns;
 pub mod limits;
 pub mod namespaces;

@@ -8,6 +8,30 @@
 //! is kept for the next chunk. quick-xml reads each markup token; text,
 //! references and all well-formedness checks are done here.
 //!
+//! Chunking: however the input is cut, the caller sees the same thing.
+//! Precisely, for any input and any way of cutting it into chunks, fed in
+//! order and followed by [`Parser::check_pending`]:
+//! - the events are the same (elements with the same names, attributes,
+//!   children and text; the same stream headers and ends), in the same
+//!   order, up to the first error; text between stanzas
+//!   ([`Parser::with_stream_text`]) may come in more, shorter
+//!   [`Event::StreamText`] pieces, whose concatenation is the same;
+//! - the verdict is the same: no error, or the same error (same variant,
+//!   same text).
+//!
+//! Without the final [`Parser::check_pending`] one thing may differ: a start
+//! or end tag that is still unfinished is not scanned again while chunks
+//! without a `>` extend it (so a huge tag fed in small chunks costs linear
+//! time), so an error inside it is reported when its `>` arrives, or by
+//! [`Parser::check_pending`], not by the chunk that brought the bad byte.
+//! Every other error comes from the chunk that completes the faulty token.
+//!
+//! With a `max_element_size`, an unfinished stanza is measured after each
+//! chunk (exml's rule: one that already holds the limit can only grow past
+//! it). So the verdict is still the same (an error or none) and so are the
+//! events, but which error may differ: cut early, `element too big`; fed
+//! whole, possibly an error in a later token of that oversized stanza.
+//!
 //! Restricted XML (RFC 6120 §11.1): in a stream, comments, processing
 //! instructions and DTDs are errors; an XML declaration may precede a
 //! stream header. In a whole-element parse, comments and processing
@@ -88,6 +112,9 @@ pub struct Parser {
     /// Character data between stanzas becomes [`Event::StreamText`] instead
     /// of an error (fast_xml passes it on as `xmlstreamcdata`).
     stream_text: bool,
+    /// For each event on the tape, the absolute input offset just past its
+    /// last byte (see [`Parser::event_ends`]).
+    event_ends: Vec<u64>,
 }
 
 enum Step {
@@ -118,6 +145,7 @@ impl Parser {
             segment: None,
             attr_ranges: Vec::new(),
             stream_text: false,
+            event_ends: Vec::new(),
         }
     }
 
@@ -158,6 +186,14 @@ impl Parser {
         self.root_done = false;
         self.failed = None;
         self.segment = None;
+        self.event_ends.clear();
+    }
+
+    /// Changes the limits in place (a configuration reload); the stream goes
+    /// on. Each limit is checked when its unit is read, so the new values
+    /// hold from the next check on.
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
     }
 
     /// Resets and changes mode and limits (to reuse one parser's buffers).
@@ -176,6 +212,7 @@ impl Parser {
     /// the part of the tape that belongs to an unfinished stanza.
     pub fn clear_events(&mut self) {
         self.tape.events.clear();
+        self.event_ends.clear();
         if self.open_lens.is_empty() {
             self.tape.clear();
             self.elem_item = 0;
@@ -201,6 +238,25 @@ impl Parser {
         }
     }
 
+    /// Where each event of `tape().events` ends in the input: the absolute
+    /// offset (bytes fed since the last [`Parser::reset`]) just past its last
+    /// byte, one entry per event. A framer cuts the input into the byte
+    /// ranges of the stream header and of each stanza with these.
+    pub fn event_ends(&self) -> &[u64] {
+        &self.event_ends
+    }
+
+    /// The absolute input offset up to which every byte belongs to a
+    /// complete top-level unit (stream header, stanza, stream end, or white
+    /// space between them): the start of an unfinished stanza or token.
+    pub fn committed_offset(&self) -> u64 {
+        if self.open_lens.is_empty() {
+            self.offset
+        } else {
+            self.elem_start
+        }
+    }
+
     /// True when no stanza is in progress and no bytes are waiting.
     pub fn is_idle(&self) -> bool {
         self.open_lens.is_empty() && self.pending.is_empty()
@@ -219,6 +275,31 @@ impl Parser {
             return Err(e.clone());
         }
         let result = self.feed_inner(data);
+        if let Err(e) = &result {
+            self.failed = Some(e.clone());
+        }
+        result
+    }
+
+    /// Checks the bytes held back from earlier chunks now: an unfinished
+    /// start or end tag is scanned again, and an error the bytes received so
+    /// far already hold is returned (and is final, as from [`Parser::feed`]).
+    /// Call it when the input has ended (the peer closed the connection) to
+    /// get the verdict a parse of the whole input at once would have given;
+    /// an unfinished but so far correct token is no error. Cheap: at most
+    /// one scan of the held-back bytes.
+    pub fn check_pending(&mut self) -> Result<(), XmlError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let mut buf = std::mem::take(&mut self.pending);
+        let result = self.run(&buf).map(|used| {
+            buf.drain(..used);
+        });
+        self.pending = buf;
         if let Err(e) = &result {
             self.failed = Some(e.clone());
         }
@@ -307,7 +388,12 @@ impl Parser {
             };
             match step {
                 Step::Advance(0) | Step::Wait => break,
-                Step::Advance(n) => pos += n,
+                Step::Advance(n) => {
+                    pos += n;
+                    let end = base + pos as u64;
+                    let new = self.tape.events.len() - self.event_ends.len();
+                    self.event_ends.extend(std::iter::repeat_n(end, new));
+                }
             }
         }
         self.offset = base + pos as u64;
