@@ -26,8 +26,6 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-SLIXMPP_VERSION=1.17.0
-VENV=${XMPP_ACCEL_VENV:-/tmp/xmpp-accel-venv}
 START_TIMEOUT=${EJABBERD_START_TIMEOUT:-60}
 RUN_USER=ejabberd
 
@@ -36,83 +34,12 @@ die() { echo "ejabberd-e2e: FAILED: $*" >&2; exit 1; }
 
 [ "$(id -u)" = 0 ] || die "run as root (it installs packages and runs ejabberd as user $RUN_USER)"
 
-# ---------------------------------------------------------------- packages
-ensure_packages() {
-    local need=()
-    local p
-    # ejabberd pulls in erlang-base (erl, erlc), erlang-p1-xml, erlang-p1-tls
-    for p in ejabberd python3-venv openssl iproute2; do
-        dpkg -s "$p" 2>/dev/null | grep -q '^Status: install ok installed' || need+=("$p")
-    done
-    [ ${#need[@]} -eq 0 ] && return 0
-    say "installing ${need[*]}"
-    # The package must not start its service (it would listen on 5222 etc.
-    # on all interfaces): policy-rc.d exit 101 makes invoke-rc.d refuse.
-    local made_policy=0 rc=0
-    if [ ! -e /usr/sbin/policy-rc.d ]; then
-        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-        chmod 755 /usr/sbin/policy-rc.d
-        made_policy=1
-    fi
-    { DEBIAN_FRONTEND=noninteractive timeout 900 apt-get update -q &&
-      DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y -q "${need[@]}"; } \
-        >/tmp/xmpp-accel-ejabberd-apt.log 2>&1 || rc=$?
-    [ $made_policy = 1 ] && rm -f /usr/sbin/policy-rc.d
-    if [ $rc != 0 ]; then
-        tail -n 30 /tmp/xmpp-accel-ejabberd-apt.log >&2
-        die "apt-get failed (log: /tmp/xmpp-accel-ejabberd-apt.log)"
-    fi
-    # Keep the packaged service from starting at boot too.
-    if [[ " ${need[*]} " == *" ejabberd "* ]] && command -v systemctl >/dev/null; then
-        systemctl disable ejabberd >/dev/null 2>&1 || true
-    fi
-}
+# shared with tests/ejabberd_fulltext.sh: packages, venv, ports, processes,
+# the instance's ctl config, start and stop
+. "$here/lib.sh"
 
-# The packaged node (ejabberd@localhost, Debian's /etc/ejabberd config) must
-# not be running: it would listen on 5222 and friends on every interface.
-ensure_packaged_service_stopped() {
-    local pids
-    pids=$(pgrep -u "$RUN_USER" -f -- '-sname ejabberd@localhost( |$)' || true)
-    if [ -n "$pids" ]; then
-        say "the packaged ejabberd node is running (pids $pids): stopping it"
-        timeout 60 ejabberdctl stop >/dev/null 2>&1 || true
-        timeout 60 ejabberdctl stopped >/dev/null 2>&1 || true
-        pgrep -u "$RUN_USER" -f -- '-sname ejabberd@localhost( |$)' >/dev/null &&
-            die "the packaged ejabberd node (pids $pids) would not stop"
-    fi
-    if ss -Hltn 'sport = :5222' | grep -q .; then
-        say "warning: something listens on port 5222 (not this test's instance):"
-        ss -Hltnp 'sport = :5222' >&2
-    fi
-}
-
-ensure_venv() {
-    mkdir -p "$(dirname "$VENV")"
-    (
-        flock -w 600 9 || die "timed out waiting for the lock on $VENV"
-        if [ -x "$VENV/bin/python" ] &&
-           "$VENV/bin/python" -c "import slixmpp, sys; sys.exit(slixmpp.__version__ != '$SLIXMPP_VERSION')" 2>/dev/null; then
-            exit 0
-        fi
-        say "creating venv $VENV with slixmpp==$SLIXMPP_VERSION"
-        rm -rf "$VENV"
-        /usr/bin/python3 -m venv "$VENV"
-        # wheels only: slixmpp ships a compiled extension, never build it here
-        timeout 600 "$VENV/bin/pip" install -q --disable-pip-version-check \
-            --only-binary=:all: "slixmpp==$SLIXMPP_VERSION" ||
-            { rm -rf "$VENV"; die "pip install slixmpp==$SLIXMPP_VERSION failed"; }
-    ) 9>"$VENV.lock"
-}
-
-free_port() { # first port in [$1, $2] nobody listens on
-    local p
-    for p in $(seq "$1" "$2"); do
-        ss -Hltn "sport = :$p" | grep -q . || { echo "$p"; return 0; }
-    done
-    return 1
-}
-
-ensure_packages
+# ejabberd pulls in erlang-base (erl, erlc), erlang-p1-xml, erlang-p1-tls
+ensure_packages ejabberd python3-venv openssl iproute2
 ensure_packaged_service_stopped
 ensure_venv
 getent passwd "$RUN_USER" >/dev/null || die "user $RUN_USER missing (the ejabberd package creates it)"
@@ -127,52 +54,20 @@ wrapper_pid=""
 beam_pid=""
 session_pid=""
 
-# ejabberdctl against this instance only (its own config, spool, logs, node)
-ctl_args=(--config-dir "$tmp/etc" --config "$tmp/etc/ejabberd.yml"
-          --ctl-config "$tmp/etc/ejabberdctl.cfg" --logs "$tmp/logs"
-          --spool "$tmp/spool" --node "$node")
-ctl() { timeout 60 ejabberdctl "${ctl_args[@]}" "$@"; } # a bounded ctl command
-
-alive() { # a zombie (our exited, not yet reaped child) counts as gone
-    [ -n "$1" ] && kill -0 "$1" 2>/dev/null &&
-        [ "$(ps -o stat= -p "$1" 2>/dev/null | cut -c1)" != Z ]
-}
-
-wait_gone() { # pid seconds
-    local i
-    for ((i = 0; i < $2 * 10; i++)); do alive "$1" || return 0; sleep 0.1; done
-    return 1
-}
+ejd_ctl_args
 
 cleanup() {
-    local rc=$? p pids
+    local rc=$?
     set +e
     trap - EXIT
     trap '' INT TERM  # a second signal must not cut the cleanup short
-    if [ "$rc" != 0 ] && [ -d "$tmp/logs" ]; then
-        for f in ejabberd.log error.log console.log; do
-            [ -s "$tmp/logs/$f" ] || continue
-            echo "---- tail of ejabberd $f ----" >&2
-            tail -n 40 "$tmp/logs/$f" >&2
-        done
-        echo "----" >&2
-    fi
+    [ "$rc" != 0 ] && ejd_log_tails
     if alive "$session_pid"; then
         kill -TERM "$session_pid" 2>/dev/null
         wait_gone "$session_pid" 5 || kill -KILL "$session_pid" 2>/dev/null
     fi
-    if alive "$beam_pid" || alive "$wrapper_pid"; then
-        ctl stop >/dev/null 2>&1
-        wait_gone "$beam_pid" 30 || { kill -TERM "$beam_pid" 2>/dev/null; wait_gone "$beam_pid" 5; }
-        alive "$beam_pid" && kill -KILL "$beam_pid" 2>/dev/null
-        wait_gone "$wrapper_pid" 5 || kill -TERM "$wrapper_pid" 2>/dev/null
-    fi
-    # Anything else carrying this run's unique node name (a ctl call cut off
-    # by a signal, a beam whose pid file never got written).
-    pids=$(pgrep -f -- "$node" || true)
-    for p in $pids; do kill -TERM "$p" 2>/dev/null; done
-    for p in $pids; do wait_gone "$p" 5 || kill -KILL "$p" 2>/dev/null; done
-    [ -n "$wrapper_pid" ] && wait "$wrapper_pid" 2>/dev/null
+    ejd_stop
+    ejd_kill_leftovers
     if [ "${KEEP_TMP:-0}" = 1 ]; then say "kept $tmp"; else rm -rf "$tmp"; fi
     exit "$rc"
 }
@@ -209,27 +104,8 @@ dist_port=$(free_port 15300 15399) || die "no free port in 15300-15399"
 
 # Self-signed certificate for the XMPP domain "localhost"; the client trusts
 # exactly this certificate and checks the host name against it.
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost \
-    -addext "subjectAltName=DNS:localhost,DNS:conference.localhost" \
-    -keyout "$tmp/cert/key.pem" -out "$tmp/cert/cert.pem" >/dev/null 2>&1 ||
-    die "openssl could not make a certificate"
-cat "$tmp/cert/cert.pem" "$tmp/cert/key.pem" >"$tmp/cert/server.pem"
-
-# ejabberdctl sources this file; ERLANG_OPTS = "+K true +P ... $ERL_OPTIONS"
-# goes on every erl command line it runs, the server node's included.
-# ERL_DIST_PORT: the node listens for distribution on that fixed port
-# (-erl_epmd_port P -start_epmd false) and ctl calls connect to it with
-# -dist_listen false: no epmd at all. INET_DIST_INTERFACE binds it to loopback.
-cat >"$tmp/etc/ejabberdctl.cfg" <<EOF
-ERLANG_NODE=$node
-ERL_OPTIONS="-setcookie $cookie -env ERL_CRASH_DUMP_BYTES 0$pa_opts"
-ERL_DIST_PORT=$dist_port
-INET_DIST_INTERFACE=127.0.0.1
-EJABBERD_PID_PATH=$tmp/run/ejabberd.pid
-EJABBERD_BYPASS_WARNINGS=true
-CONTRIB_MODULES_PATH=$tmp/contrib
-CONTRIB_MODULES_CONF_DIR=$tmp/contrib/conf
-EOF
+ejd_make_cert
+ejd_write_ctl_cfg "$cookie" "$dist_port" "$pa_opts"
 
 cat >"$tmp/etc/ejabberd.yml" <<EOF
 hosts:
@@ -292,10 +168,6 @@ modules:
       mam: true
 EOF
 
-# ejabberdctl points ERL_INETRC at <config dir>/inetrc: resolve localhost
-# to loopback from this file.
-printf '%s\n' '{lookup, ["file", "native"]}.' '{host, {127,0,0,1}, ["localhost"]}.' >"$tmp/etc/inetrc"
-
 cp "$here/ejabberd_probe.erl" "$tmp/probe/"
 erlc -o "$tmp/probe" "$tmp/probe/ejabberd_probe.erl"
 chown -R "$RUN_USER:$RUN_USER" "$tmp"
@@ -305,31 +177,11 @@ chmod 600 "$tmp/cert/key.pem" "$tmp/cert/server.pem"
 say "instance $tmp: node $node, c2s 127.0.0.1:$c2s_port (starttls_required), distribution 127.0.0.1:$dist_port (no epmd)"
 [ -n "$extra_pa" ] && say "EJABBERD_EXTRA_PA -> erl$pa_opts (code path head: $extra_pa)"
 
-ejabberdctl "${ctl_args[@]}" foreground >"$tmp/logs/console.log" 2>&1 &
-wrapper_pid=$!
-
-# Wait (bounded) for the pid file and for our beam to listen on the c2s port.
-deadline=$((SECONDS + START_TIMEOUT))
-while :; do
-    if [ -z "$beam_pid" ] && [ -s "$tmp/run/ejabberd.pid" ]; then
-        beam_pid=$(cat "$tmp/run/ejabberd.pid")
-    fi
-    if [ -n "$beam_pid" ] &&
-       ss -Hltnp "sport = :$c2s_port" | grep -q "pid=$beam_pid,"; then
-        break
-    fi
-    alive "$wrapper_pid" || die "ejabberd exited during startup"
-    [ "$SECONDS" -lt "$deadline" ] || die "c2s port $c2s_port not listening after ${START_TIMEOUT}s"
-    sleep 0.3
-done
+ejd_start "$START_TIMEOUT"
 say "ejabberd up in $((SECONDS - t0))s: beam pid $beam_pid (ejabberdctl pid $wrapper_pid)"
 
 # Nothing of ours may listen beyond loopback.
-listeners=$(ss -Hltunp | grep "pid=$beam_pid," | awk '{print $1" "$5}')
-echo "$listeners" | sed 's/^/ejabberd-e2e: listening: /'
-if echo "$listeners" | awk '{print $2}' | grep -vq '^127\.0\.0\.1:'; then
-    die "ejabberd listens beyond 127.0.0.1"
-fi
+ejd_check_loopback
 
 for u in alice bob; do
     ctl register "$u" localhost "pw-$u-$cookie" >/dev/null || die "ejabberdctl register $u failed"

@@ -1,0 +1,214 @@
+# Shell functions shared by the ejabberd end-to-end tests (sourced by
+# tests/ejabberd/run.sh and tests/ejabberd_fulltext.sh). The sourcing script
+# defines say() and die() and may set, before sourcing:
+#   RUN_USER         user the node runs as (default ejabberd)
+#   VENV             slixmpp venv (default $XMPP_ACCEL_VENV or /tmp/xmpp-accel-venv)
+#   SLIXMPP_VERSION  pinned slixmpp (default 1.17.0)
+# Instance functions work on: tmp (the instance dir), node, c2s_port,
+# beam_pid, wrapper_pid (set by ejd_start), ctl_args (set by ejd_ctl_args).
+
+RUN_USER=${RUN_USER:-ejabberd}
+VENV=${VENV:-${XMPP_ACCEL_VENV:-/tmp/xmpp-accel-venv}}
+SLIXMPP_VERSION=${SLIXMPP_VERSION:-1.17.0}
+
+# ---------------------------------------------------------------- packages
+ensure_packages() { # package...: installs the missing ones, never starting a service
+    local need=()
+    local p
+    for p in "$@"; do
+        dpkg -s "$p" 2>/dev/null | grep -q '^Status: install ok installed' || need+=("$p")
+    done
+    [ ${#need[@]} -eq 0 ] && return 0
+    say "installing ${need[*]}"
+    # The package must not start its service (it would listen on 5222 etc.
+    # on all interfaces): policy-rc.d exit 101 makes invoke-rc.d refuse.
+    local made_policy=0 rc=0
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+        chmod 755 /usr/sbin/policy-rc.d
+        made_policy=1
+    fi
+    { DEBIAN_FRONTEND=noninteractive timeout 900 apt-get update -q &&
+      DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y -q "${need[@]}"; } \
+        >/tmp/xmpp-accel-ejabberd-apt.log 2>&1 || rc=$?
+    [ $made_policy = 1 ] && rm -f /usr/sbin/policy-rc.d
+    if [ $rc != 0 ]; then
+        tail -n 30 /tmp/xmpp-accel-ejabberd-apt.log >&2
+        die "apt-get failed (log: /tmp/xmpp-accel-ejabberd-apt.log)"
+    fi
+    # Keep the packaged service from starting at boot too.
+    if [[ " ${need[*]} " == *" ejabberd "* ]] && command -v systemctl >/dev/null; then
+        systemctl disable ejabberd >/dev/null 2>&1 || true
+    fi
+}
+
+# The packaged node (ejabberd@localhost, Debian's /etc/ejabberd config) must
+# not be running: it would listen on 5222 and friends on every interface.
+ensure_packaged_service_stopped() {
+    local pids
+    pids=$(pgrep -u "$RUN_USER" -f -- '-sname ejabberd@localhost( |$)' || true)
+    if [ -n "$pids" ]; then
+        say "the packaged ejabberd node is running (pids $pids): stopping it"
+        timeout 60 ejabberdctl stop >/dev/null 2>&1 || true
+        timeout 60 ejabberdctl stopped >/dev/null 2>&1 || true
+        pgrep -u "$RUN_USER" -f -- '-sname ejabberd@localhost( |$)' >/dev/null &&
+            die "the packaged ejabberd node (pids $pids) would not stop"
+    fi
+    if ss -Hltn 'sport = :5222' | grep -q .; then
+        say "warning: something listens on port 5222 (not this test's instance):"
+        ss -Hltnp 'sport = :5222' >&2
+    fi
+}
+
+ensure_venv() {
+    mkdir -p "$(dirname "$VENV")"
+    (
+        flock -w 600 9 || die "timed out waiting for the lock on $VENV"
+        if [ -x "$VENV/bin/python" ] &&
+           "$VENV/bin/python" -c "import slixmpp, sys; sys.exit(slixmpp.__version__ != '$SLIXMPP_VERSION')" 2>/dev/null; then
+            exit 0
+        fi
+        say "creating venv $VENV with slixmpp==$SLIXMPP_VERSION"
+        rm -rf "$VENV"
+        /usr/bin/python3 -m venv "$VENV"
+        # wheels only: slixmpp ships a compiled extension, never build it here
+        timeout 600 "$VENV/bin/pip" install -q --disable-pip-version-check \
+            --only-binary=:all: "slixmpp==$SLIXMPP_VERSION" ||
+            { rm -rf "$VENV"; die "pip install slixmpp==$SLIXMPP_VERSION failed"; }
+    ) 9>"$VENV.lock"
+}
+
+free_port() { # first port in [$1, $2] nobody listens on
+    local p
+    for p in $(seq "$1" "$2"); do
+        ss -Hltn "sport = :$p" | grep -q . || { echo "$p"; return 0; }
+    done
+    return 1
+}
+
+# ---------------------------------------------------------------- processes
+alive() { # a zombie (our exited, not yet reaped child) counts as gone
+    [ -n "$1" ] && kill -0 "$1" 2>/dev/null &&
+        [ "$(ps -o stat= -p "$1" 2>/dev/null | cut -c1)" != Z ]
+}
+
+wait_gone() { # pid seconds
+    local i
+    for ((i = 0; i < $2 * 10; i++)); do alive "$1" || return 0; sleep 0.1; done
+    return 1
+}
+
+# ---------------------------------------------------------------- instance
+# ejabberdctl against this instance only (its own config, spool, logs, node)
+ejd_ctl_args() {
+    ctl_args=(--config-dir "$tmp/etc" --config "$tmp/etc/ejabberd.yml"
+              --ctl-config "$tmp/etc/ejabberdctl.cfg" --logs "$tmp/logs"
+              --spool "$tmp/spool" --node "$node")
+}
+ctl() { timeout 60 ejabberdctl "${ctl_args[@]}" "$@"; } # a bounded ctl command
+
+# Self-signed certificate for the XMPP domain "localhost" (and
+# conference.localhost) in $tmp/cert: cert.pem (what clients trust),
+# server.pem (what ejabberd serves).
+ejd_make_cert() {
+    mkdir -p "$tmp/cert"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost \
+        -addext "subjectAltName=DNS:localhost,DNS:conference.localhost" \
+        -keyout "$tmp/cert/key.pem" -out "$tmp/cert/cert.pem" >/dev/null 2>&1 ||
+        die "openssl could not make a certificate"
+    cat "$tmp/cert/cert.pem" "$tmp/cert/key.pem" >"$tmp/cert/server.pem"
+}
+
+# $tmp/etc/ejabberdctl.cfg. ejabberdctl sources this file; ERLANG_OPTS =
+# "+K true +P ... $ERL_OPTIONS" goes on every erl command line it runs, the
+# server node's included. ERL_DIST_PORT: the node listens for distribution on
+# that fixed port (-erl_epmd_port P -start_epmd false) and ctl calls connect
+# to it with -dist_listen false: no epmd at all. INET_DIST_INTERFACE binds it
+# to loopback. Also $tmp/etc/inetrc: ejabberdctl points ERL_INETRC at
+# <config dir>/inetrc, which resolves localhost to loopback.
+ejd_write_ctl_cfg() { # cookie dist_port extra_erl_options
+    mkdir -p "$tmp/etc" "$tmp/run" "$tmp/contrib/conf"
+    cat >"$tmp/etc/ejabberdctl.cfg" <<EOF
+ERLANG_NODE=$node
+ERL_OPTIONS="-setcookie $1 -env ERL_CRASH_DUMP_BYTES 0$3"
+ERL_DIST_PORT=$2
+INET_DIST_INTERFACE=127.0.0.1
+EJABBERD_PID_PATH=$tmp/run/ejabberd.pid
+EJABBERD_BYPASS_WARNINGS=true
+CONTRIB_MODULES_PATH=$tmp/contrib
+CONTRIB_MODULES_CONF_DIR=$tmp/contrib/conf
+EOF
+    printf '%s\n' '{lookup, ["file", "native"]}.' '{host, {127,0,0,1}, ["localhost"]}.' >"$tmp/etc/inetrc"
+}
+
+# Starts the node in the background (ejabberdctl foreground, as $RUN_USER)
+# and waits (bounded) for the pid file and for that beam to listen on
+# $c2s_port. Sets wrapper_pid and beam_pid.
+ejd_start() { # timeout_seconds
+    local deadline
+    rm -f "$tmp/run/ejabberd.pid"
+    beam_pid=""
+    ejabberdctl "${ctl_args[@]}" foreground >>"$tmp/logs/console.log" 2>&1 &
+    wrapper_pid=$!
+    deadline=$((SECONDS + $1))
+    while :; do
+        if [ -z "$beam_pid" ] && [ -s "$tmp/run/ejabberd.pid" ]; then
+            beam_pid=$(cat "$tmp/run/ejabberd.pid")
+        fi
+        if [ -n "$beam_pid" ] &&
+           ss -Hltnp "sport = :$c2s_port" | grep -q "pid=$beam_pid,"; then
+            break
+        fi
+        alive "$wrapper_pid" || die "ejabberd exited during startup"
+        [ "$SECONDS" -lt "$deadline" ] || die "c2s port $c2s_port not listening after $1s"
+        sleep 0.3
+    done
+}
+
+# Stops the node started by ejd_start: ejabberdctl stop, then TERM and KILL
+# by pid if it lingers.
+ejd_stop() {
+    if alive "$beam_pid" || alive "$wrapper_pid"; then
+        ctl stop >/dev/null 2>&1
+        wait_gone "$beam_pid" 30 || { kill -TERM "$beam_pid" 2>/dev/null; wait_gone "$beam_pid" 5; }
+        alive "$beam_pid" && kill -KILL "$beam_pid" 2>/dev/null
+        wait_gone "$wrapper_pid" 5 || kill -TERM "$wrapper_pid" 2>/dev/null
+    fi
+    [ -n "$wrapper_pid" ] && wait "$wrapper_pid" 2>/dev/null
+    beam_pid=""
+    wrapper_pid=""
+    return 0
+}
+
+# Anything else carrying this run's unique node name (a ctl call cut off by a
+# signal, a beam whose pid file never got written).
+ejd_kill_leftovers() {
+    local p pids
+    pids=$(pgrep -f -- "$node" || true)
+    for p in $pids; do kill -TERM "$p" 2>/dev/null; done
+    for p in $pids; do wait_gone "$p" 5 || kill -KILL "$p" 2>/dev/null; done
+    return 0
+}
+
+# The tails of the instance's logs, on stderr (after a failure).
+ejd_log_tails() {
+    local f
+    [ -d "$tmp/logs" ] || return 0
+    for f in ejabberd.log error.log console.log; do
+        [ -s "$tmp/logs/$f" ] || continue
+        echo "---- tail of ejabberd $f ----" >&2
+        tail -n 40 "$tmp/logs/$f" >&2
+    done
+    echo "----" >&2
+}
+
+# Nothing of ours may listen beyond loopback.
+ejd_check_loopback() {
+    local listeners
+    listeners=$(ss -Hltunp | grep "pid=$beam_pid," | awk '{print $1" "$5}')
+    local l
+    while read -r l; do [ -n "$l" ] && say "listening: $l"; done <<<"$listeners"
+    if echo "$listeners" | awk '{print $2}' | grep -vq '^127\.0\.0\.1:'; then
+        die "ejabberd listens beyond 127.0.0.1"
+    fi
+}
