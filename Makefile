@@ -12,7 +12,7 @@ export XEP_CORPUS
 TOOLS_EBIN := $(ERL_DIR)/_build/tools/ebin
 ERL_LIBS_DEFAULT := $(ERL_DIR)/_build/default/lib
 
-.PHONY: all build deps test test-rust test-erlang test-elixir test-e2e test-ejabberd run bench-xml bench-fanout bench-mam bench-tls lint fuzz clean
+.PHONY: all build deps test test-rust test-erlang test-elixir test-e2e test-ejabberd test-ejabberd-fulltext run bench-xml bench-fanout bench-mam bench-tls lint fuzz clean
 
 all: build
 
@@ -55,10 +55,16 @@ test-e2e: build $(TOOLS_EBIN)/xmpp_stream_replay.beam
 	bash tests/fast_xml_peer.sh
 	bash tests/fast_tls_peer.sh
 	$(MAKE) test-ejabberd
+	$(MAKE) test-ejabberd-fulltext
 
 # A real ejabberd (Debian's) on our fast_xml, with a real client (slixmpp).
 test-ejabberd: build
 	bash tests/ejabberd_dropin.sh
+
+# Full-text MAM search in a real ejabberd (SQLite archive) with our module
+# (erlang/ejabberd), slixmpp clients, restart and catch-up.
+test-ejabberd-fulltext: build
+	bash tests/ejabberd_fulltext.sh
 
 bench-xml: build
 	bash bench/xml/run.sh
