@@ -86,30 +86,7 @@ pub fn load_certified_key(certfile: &str, keyfile: &str) -> Result<LoadedKey, Tl
     {
         return Ok(ck.clone());
     }
-    let certs = read_certs(certfile)
-        .map_err(|e| TlsError::Config(format!("SSL_CTX_use_certificate_file failed: {e}")))?;
-    let key_file = if keyfile.is_empty() {
-        certfile
-    } else {
-        keyfile
-    };
-    let key = PrivateKeyDer::from_pem_file(key_file)
-        .map_err(|e| TlsError::Config(format!("SSL_CTX_use_PrivateKey_file failed: {e}")))?;
-    let signing_key = signing_key(key)
-        .map_err(|e| TlsError::Config(format!("SSL_CTX_use_PrivateKey_file failed: {e}")))?;
-    let ck = CertifiedKey::new(certs, signing_key);
-    match ck.keys_match() {
-        Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {}
-        Err(e) => {
-            return Err(TlsError::Config(format!(
-                "SSL_CTX_check_private_key failed: {e}"
-            )))
-        }
-    }
-    let loaded = LoadedKey {
-        slow_to_sign: measure_slow_to_sign(&ck),
-        certified: Arc::new(ck),
-    };
+    let loaded = read_certified_key(certfile, keyfile)?;
     key_cache()
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -140,6 +117,35 @@ fn signing_key(
         .into_iter()
         .find_map(|k| provider.key_provider.load_private_key(k).ok())
         .ok_or(first_error)
+}
+
+/// [`load_certified_key`] without the cache: reads the files every time
+/// (a reload after a certificate renewal must see the new files).
+pub fn read_certified_key(certfile: &str, keyfile: &str) -> Result<LoadedKey, TlsError> {
+    let certs = read_certs(certfile)
+        .map_err(|e| TlsError::Config(format!("SSL_CTX_use_certificate_file failed: {e}")))?;
+    let key_file = if keyfile.is_empty() {
+        certfile
+    } else {
+        keyfile
+    };
+    let key = PrivateKeyDer::from_pem_file(key_file)
+        .map_err(|e| TlsError::Config(format!("SSL_CTX_use_PrivateKey_file failed: {e}")))?;
+    let signing_key = signing_key(key)
+        .map_err(|e| TlsError::Config(format!("SSL_CTX_use_PrivateKey_file failed: {e}")))?;
+    let ck = CertifiedKey::new(certs, signing_key);
+    match ck.keys_match() {
+        Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {}
+        Err(e) => {
+            return Err(TlsError::Config(format!(
+                "SSL_CTX_check_private_key failed: {e}"
+            )))
+        }
+    }
+    Ok(LoadedKey {
+        slow_to_sign: measure_slow_to_sign(&ck),
+        certified: Arc::new(ck),
+    })
 }
 
 pub(crate) fn clear_key_cache() {
@@ -212,11 +218,19 @@ fn refresh_registry_speed() {
 pub fn lookup_certfile(server_name: &str) -> Option<String> {
     let name = server_name.to_ascii_lowercase();
     let map = registry().read().unwrap_or_else(|e| e.into_inner());
-    if let Some(f) = map.get(&name) {
-        return Some(f.clone());
-    }
-    let dot = name.find('.').filter(|&d| d > 0)?;
-    map.get(&format!("*{}", &name[dot..])).cloned()
+    let found = sni_candidates(&name).find_map(|c| map.get(c.as_ref()).cloned());
+    found
+}
+
+/// The names a certificate may be registered under for a (lowercase)
+/// server name, best first: the name itself, then `*.` + the name without
+/// its first label (RFC 6125 §6.4.3: a wildcard covers one label).
+pub fn sni_candidates(name: &str) -> impl Iterator<Item = std::borrow::Cow<'_, str>> {
+    let wildcard = name
+        .find('.')
+        .filter(|&d| d > 0)
+        .map(|d| std::borrow::Cow::Owned(format!("*{}", &name[d..])));
+    std::iter::once(std::borrow::Cow::Borrowed(name)).chain(wildcard)
 }
 
 /// Chooses the server certificate from the SNI name of each ClientHello.

@@ -141,3 +141,30 @@ fn build(opts: &Options) -> Result<Config, TlsError> {
     };
     Ok(Config { kind, slow_to_sign })
 }
+
+/// A server configuration for an edge that owns its sockets (the sidecar):
+/// TLS 1.2 and 1.3, certificates chosen by `resolver` (for example a
+/// [`super::cert_dir::CertStore`]), the given ALPN protocols (RFC 7301;
+/// `xmpp-client` / `xmpp-server` for XEP-0368), and, with
+/// `ask_client_cert`, a client certificate requested and verified later
+/// (see [`super::verify`]; the handshake never fails on it). `ciphers` is
+/// an OpenSSL cipher string for the TLS 1.2 suites (empty: the defaults).
+pub fn edge_server_config(
+    resolver: Arc<dyn rustls::server::ResolvesServerCert>,
+    alpn: Vec<Vec<u8>>,
+    ask_client_cert: bool,
+    ciphers: &str,
+) -> Result<Arc<ServerConfig>, TlsError> {
+    let base = super::provider();
+    let provider = rustls::crypto::CryptoProvider {
+        cipher_suites: super::ciphers::suites_for(ciphers, &base.cipher_suites),
+        ..(*base).clone()
+    };
+    let mut cfg = ServerConfig::builder_with_provider(Arc::new(provider))
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_client_cert_verifier(VerifyLater::new(ask_client_cert))
+        .with_cert_resolver(resolver);
+    cfg.alpn_protocols = alpn;
+    Ok(Arc::new(cfg))
+}

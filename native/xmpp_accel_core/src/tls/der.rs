@@ -45,6 +45,25 @@ pub(crate) fn is_self_issued(cert: &[u8]) -> bool {
     matches!(issuer_and_subject(cert), Some((i, s)) if i == s)
 }
 
+/// The subject's common name (OID 2.5.4.3, RFC 5280 §4.1.2.6) of a
+/// certificate, when it has one as a string.
+pub fn subject_cn(cert: &[u8]) -> Option<String> {
+    const CN: &[u8] = &[0x55, 0x04, 0x03];
+    let (_, subject) = issuer_and_subject(cert)?;
+    let mut rdns = subject;
+    while !rdns.is_empty() {
+        let (_, set, rest) = tlv(rdns)?;
+        rdns = rest;
+        let (_, attr, _) = tlv(set)?;
+        let (oid_tag, oid, value) = tlv(attr)?;
+        if oid_tag == 0x06 && oid == CN {
+            let (_, text, _) = tlv(value)?;
+            return Some(String::from_utf8_lossy(text).into_owned());
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

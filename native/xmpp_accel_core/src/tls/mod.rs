@@ -18,6 +18,7 @@
 //! alone (no cmake, no Go), and its RSA and P-256 signing are OpenSSL-class,
 //! which is what a server's handshake cost is made of.
 
+pub mod cert_dir;
 pub mod certs;
 pub mod ciphers;
 mod config;
@@ -27,7 +28,8 @@ mod options;
 mod session;
 pub mod verify;
 
-pub use config::clear_cache;
+pub use config::{clear_cache, edge_server_config};
+pub use der::subject_cn as der_subject_cn;
 pub use error::TlsError;
 pub use options::{Options, Role};
 pub use session::{Session, Step, StepTag, DEFAULT_MAX_PENDING_INPUT};

@@ -169,6 +169,12 @@ impl Framer {
         }
     }
 
+    /// Every byte received and not yet consumed, complete or not (for a
+    /// caller that gives up framing and passes bytes on as they are).
+    pub fn held(&self) -> &[u8] {
+        &self.held
+    }
+
     /// Bytes held for an unfinished unit (and ready bytes not yet consumed).
     pub fn held_bytes(&self) -> usize {
         self.held.len() + self.parser.buffered_bytes()

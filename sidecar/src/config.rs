@@ -1,0 +1,370 @@
+//! The TOML configuration (`--config FILE`), with defaults.
+//!
+//! `sidecar/examples/sidecar.toml` is the annotated example. Unknown keys are
+//! errors (a typo must not silently fall back to a default); durations are
+//! whole milliseconds or seconds as the key's suffix says.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+use serde::Deserialize;
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub metrics: Metrics,
+    #[serde(default)]
+    pub tls: Tls,
+    /// Defaults for every listener's `limits`.
+    #[serde(default)]
+    pub limits: Limits,
+    #[serde(default)]
+    pub shutdown: Shutdown,
+    #[serde(default, rename = "listener")]
+    pub listeners: Vec<Listener>,
+}
+
+/// `[metrics]`: Prometheus text on `/metrics`, liveness on `/health`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Metrics {
+    /// Where to serve them; keep it on loopback or a management network.
+    #[serde(default = "default_metrics_address")]
+    pub address: SocketAddr,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            address: default_metrics_address(),
+        }
+    }
+}
+
+fn default_metrics_address() -> SocketAddr {
+    "127.0.0.1:9091".parse().expect("literal address")
+}
+
+/// `[tls]`: certificates per domain (Let's Encrypt layout or DOMAIN.crt/.key).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    /// Directory of certificates, see `xmpp_accel_core::tls::cert_dir`.
+    pub cert_dir: Option<PathBuf>,
+    /// Served when no certificate matches the SNI name (or none is sent).
+    pub default_domain: Option<String>,
+    /// OpenSSL cipher string for TLS 1.2 (empty: rustls's defaults).
+    #[serde(default)]
+    pub ciphers: String,
+    /// CA file for checking s2s peers' certificates (empty: the system's roots).
+    #[serde(default)]
+    pub cafile: String,
+}
+
+/// Limits of one connection; each listener may override any of them.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest stanza in bytes (as `max_stanza_size` in ejabberd; 0: none).
+    pub max_stanza_size: usize,
+    /// Deepest element nesting inside a stanza.
+    pub max_depth: usize,
+    /// Most attributes on one element.
+    pub max_attrs: usize,
+    /// From accept to a finished TLS handshake (and, for STARTTLS, the
+    /// plaintext negotiation before it).
+    pub handshake_timeout_ms: u64,
+    /// From the end of the handshake to the first stanza (slowloris).
+    pub first_stanza_timeout_ms: u64,
+    /// A connection with no byte either way for this long is closed.
+    pub idle_timeout_secs: u64,
+    /// Client-to-server byte rate per connection (token bucket; 0: none).
+    pub rate_bytes_per_sec: u64,
+    /// The bucket's size: bytes allowed at once.
+    pub burst_bytes: u64,
+    /// Open connections per client address (0: none).
+    pub max_connections_per_ip: usize,
+    /// Open connections on the listener (0: none).
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_stanza_size: 262_144,
+            max_depth: 256,
+            max_attrs: 256,
+            handshake_timeout_ms: 10_000,
+            first_stanza_timeout_ms: 30_000,
+            idle_timeout_secs: 600,
+            rate_bytes_per_sec: 0,
+            burst_bytes: 1_048_576,
+            max_connections_per_ip: 0,
+            max_connections: 0,
+        }
+    }
+}
+
+impl Limits {
+    /// The XML parser's limits.
+    pub fn xml(&self) -> xmpp_accel_core::xml::Limits {
+        xmpp_accel_core::xml::Limits {
+            max_element_size: self.max_stanza_size,
+            max_depth: self.max_depth,
+            max_attrs: self.max_attrs,
+        }
+    }
+}
+
+/// Listener limits as written: every key optional, the rest from `[limits]`.
+#[derive(Debug, Clone, Copy, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsOverride {
+    pub max_stanza_size: Option<usize>,
+    pub max_depth: Option<usize>,
+    pub max_attrs: Option<usize>,
+    pub handshake_timeout_ms: Option<u64>,
+    pub first_stanza_timeout_ms: Option<u64>,
+    pub idle_timeout_secs: Option<u64>,
+    pub rate_bytes_per_sec: Option<u64>,
+    pub burst_bytes: Option<u64>,
+    pub max_connections_per_ip: Option<usize>,
+    pub max_connections: Option<usize>,
+}
+
+impl LimitsOverride {
+    pub fn over(&self, d: &Limits) -> Limits {
+        Limits {
+            max_stanza_size: self.max_stanza_size.unwrap_or(d.max_stanza_size),
+            max_depth: self.max_depth.unwrap_or(d.max_depth),
+            max_attrs: self.max_attrs.unwrap_or(d.max_attrs),
+            handshake_timeout_ms: self.handshake_timeout_ms.unwrap_or(d.handshake_timeout_ms),
+            first_stanza_timeout_ms: self
+                .first_stanza_timeout_ms
+                .unwrap_or(d.first_stanza_timeout_ms),
+            idle_timeout_secs: self.idle_timeout_secs.unwrap_or(d.idle_timeout_secs),
+            rate_bytes_per_sec: self.rate_bytes_per_sec.unwrap_or(d.rate_bytes_per_sec),
+            burst_bytes: self.burst_bytes.unwrap_or(d.burst_bytes),
+            max_connections_per_ip: self
+                .max_connections_per_ip
+                .unwrap_or(d.max_connections_per_ip),
+            max_connections: self.max_connections.unwrap_or(d.max_connections),
+        }
+    }
+}
+
+/// `[shutdown]`: what SIGTERM does.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Shutdown {
+    /// How long open connections may go on after SIGTERM before each is
+    /// ended with `<stream:error><system-shutdown/>`.
+    #[serde(default = "default_drain")]
+    pub drain_timeout_secs: u64,
+}
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Shutdown {
+            drain_timeout_secs: default_drain(),
+        }
+    }
+}
+
+fn default_drain() -> u64 {
+    30
+}
+
+/// What a listener serves.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// Client-to-server (RFC 6120, `jabber:client`).
+    C2s,
+    /// Server-to-server, inbound (`jabber:server`).
+    S2s,
+}
+
+/// How TLS starts on a listener.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    /// RFC 6120 §5: the edge offers `<starttls/>` (required) and proceeds.
+    Starttls,
+    /// XEP-0368: TLS from the first byte, ALPN `xmpp-client` / `xmpp-server`.
+    Direct,
+}
+
+/// Which PROXY protocol header goes to the backend.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ProxyOut {
+    /// Version 2 (binary) with TLVs: ALPN, AUTHORITY, SSL, channel binding.
+    #[default]
+    V2,
+    /// Version 1 (text): addresses only.
+    V1,
+    /// No header (for a backend without PROXY support, such as Prosody).
+    None,
+}
+
+/// `[[listener]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listener {
+    /// Name in logs and metric labels (default: kind and port).
+    pub name: Option<String>,
+    pub kind: Kind,
+    pub address: SocketAddr,
+    pub tls: TlsMode,
+    /// The server's plaintext listener (bound to loopback on the server side).
+    pub backend: SocketAddr,
+    #[serde(default)]
+    pub proxy_out: ProxyOut,
+    /// Source networks trusted to send a PROXY v1/v2 header first (a load
+    /// balancer in front); the client address it gives is the one used.
+    #[serde(default)]
+    pub proxy_in_from: Vec<IpNet>,
+    /// The XMPP domain this listener serves when a client's stream header
+    /// names none (`to` is required by RFC 6120 for c2s; informative here).
+    pub domain: Option<String>,
+    #[serde(default)]
+    pub limits: LimitsOverride,
+}
+
+impl Listener {
+    pub fn label(&self) -> String {
+        self.name.clone().unwrap_or_else(|| {
+            let kind = match self.kind {
+                Kind::C2s => "c2s",
+                Kind::S2s => "s2s",
+            };
+            format!("{kind}_{}", self.address.port())
+        })
+    }
+}
+
+/// A configuration error with its place in the file.
+#[derive(Debug)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    /// 1-based line, when the error has a place.
+    pub line: Option<usize>,
+    pub reason: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "{}:{}: {}", self.file.display(), l, self.reason),
+            None => write!(f, "{}: {}", self.file.display(), self.reason),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Reads and checks a configuration file.
+pub fn load(file: &Path) -> Result<Config, ConfigError> {
+    let err = |line, reason: String| ConfigError {
+        file: file.to_path_buf(),
+        line,
+        reason,
+    };
+    let text = std::fs::read_to_string(file).map_err(|e| err(None, e.to_string()))?;
+    parse(&text).map_err(|(line, reason)| err(line, reason))
+}
+
+/// Parses and checks configuration text: `(line, reason)` on error.
+pub fn parse(text: &str) -> Result<Config, (Option<usize>, String)> {
+    let config: Config = toml::from_str(text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        (line, e.message().to_owned())
+    })?;
+    check(&config).map_err(|reason| (None, reason))?;
+    Ok(config)
+}
+
+fn check(c: &Config) -> Result<(), String> {
+    if c.listeners.is_empty() {
+        return Err("no [[listener]]: nothing to serve".into());
+    }
+    if c.tls.cert_dir.is_none() {
+        return Err("[tls] cert_dir is required (every listener terminates TLS)".into());
+    }
+    let mut names = std::collections::HashSet::new();
+    let mut addrs = std::collections::HashSet::new();
+    for l in &c.listeners {
+        let name = l.label();
+        if !names.insert(name.clone()) {
+            return Err(format!("listener name {name} used twice"));
+        }
+        if !addrs.insert(l.address) {
+            return Err(format!("listener address {} used twice", l.address));
+        }
+        let lim = l.limits.over(&c.limits);
+        if lim.max_depth == 0 || lim.max_attrs == 0 {
+            return Err(format!(
+                "listener {name}: max_depth and max_attrs must be at least 1"
+            ));
+        }
+        if lim.rate_bytes_per_sec > 0 && lim.burst_bytes < 16_384 {
+            return Err(format!(
+                "listener {name}: burst_bytes must be at least 16384 (one TLS record) when rate_bytes_per_sec is set"
+            ));
+        }
+        if lim.handshake_timeout_ms == 0
+            || lim.first_stanza_timeout_ms == 0
+            || lim.idle_timeout_secs == 0
+        {
+            return Err(format!("listener {name}: timeouts must be above 0"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[tls]
+cert_dir = "/etc/letsencrypt/live"
+
+[[listener]]
+kind = "c2s"
+address = "0.0.0.0:5222"
+tls = "starttls"
+backend = "127.0.0.1:15222"
+limits = { max_stanza_size = 65536 }
+"#;
+
+    #[test]
+    fn defaults_and_overrides() {
+        let c = parse(GOOD).unwrap();
+        let l = &c.listeners[0];
+        assert_eq!(l.label(), "c2s_5222");
+        assert_eq!(l.proxy_out, ProxyOut::V2);
+        let lim = l.limits.over(&c.limits);
+        assert_eq!(lim.max_stanza_size, 65536);
+        assert_eq!(lim.max_depth, 256);
+        assert_eq!(c.shutdown.drain_timeout_secs, 30);
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let bad = GOOD.replace("tls = \"starttls\"", "tls = \"sometimes\"");
+        let (line, reason) = parse(&bad).unwrap_err();
+        assert_eq!(line, Some(8), "{reason}");
+        assert!(reason.contains("unknown variant"), "{reason}");
+        let typo = GOOD.replace("backend =", "backnd =");
+        let (line, reason) = parse(&typo).unwrap_err();
+        assert!(line.is_some(), "{reason}");
+        assert!(parse("").unwrap_err().1.contains("no [[listener]]"));
+    }
+}
