@@ -61,10 +61,11 @@ test-e2e: build $(TOOLS_EBIN)/xmpp_stream_replay.beam
 test-ejabberd: build
 	bash tests/ejabberd_dropin.sh
 
-# Full-text MAM search in a real ejabberd (SQLite archive) with our module
-# (erlang/ejabberd), slixmpp clients, restart and catch-up.
+# Full-text MAM search in a real ejabberd with our module (erlang/ejabberd) on
+# its SQLite and its PostgreSQL archive, slixmpp clients, restart and catch-up.
 test-ejabberd-fulltext: build
-	bash tests/ejabberd_fulltext.sh
+	bash tests/ejabberd_fulltext.sh sqlite
+	bash tests/ejabberd_fulltext.sh pgsql
 
 bench-xml: build
 	bash bench/xml/run.sh

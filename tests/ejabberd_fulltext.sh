@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
 # End to end: full-text MAM search in a real ejabberd (Debian's 23.01) with
 # our module (erlang/ejabberd: mod_mam db_type xmpp_accel +
-# mod_xmpp_accel_fulltext) on its SQLite archive, with slixmpp clients
-# (tests/ejabberd/fulltext.py). Phases, each a fresh start of the same node
-# on the same spool:
+# mod_xmpp_accel_fulltext) on its SQL archive, with slixmpp clients
+# (tests/ejabberd/fulltext.py).
+#   tests/ejabberd_fulltext.sh [sqlite|pgsql]
+# sqlite (default): ejabberd's SQLite, old schema. pgsql: Debian's PostgreSQL
+# started as user ejabberd in the instance dir on 127.0.0.1 (trust auth, a
+# free port), ejabberd's new schema (server_host column); stopped by pid.
+# Phases, each a fresh start of the same node on the same database:
 #   1. module on: 60 messages archived (and indexed); full-text queries under
 #      the three field names, with `with`, time ranges and RSM paging, equal a
 #      naive filter of the archive; a room archive; bad queries' errors.
 #   2. restart without the module (mod_mam db_type sql, nothing indexes):
 #      40 more messages go to the SQL archive only.
-#   3. restart with the module: catch-up indexes the 40; all 100 checked.
-#   4. the index directory deleted, restart: catch-up rebuilds it; checked.
+#   3. restart with the module: catch-up (catch_up_margin 0) indexes exactly
+#      the rows of those 40 (in alice's archive and bob's or carol's, counted
+#      in the database); all 100 checked.
+#   4. the index directory deleted, restart: catch-up rebuilds it (every row
+#      of the database); checked.
 # Needs root (installs Debian packages on first use, runs ejabberd as user
 # ejabberd) and `make build` done. Starts everything on 127.0.0.1 in a
 # throwaway dir and stops it by pid. KEEP_TMP=1 keeps the dir;
@@ -27,14 +34,21 @@ die() { echo "ejabberd-fulltext: FAILED: $*" >&2; exit 1; }
 
 [ "$(id -u)" = 0 ] || die "run as root (it installs packages and runs ejabberd as user $RUN_USER)"
 . "$here/lib.sh"
+DB=${1:-sqlite}
+case "$DB" in sqlite|pgsql) ;; *) die "usage: $0 [sqlite|pgsql]" ;; esac
 
 lib=$repo/erlang/_build/default/lib/xmpp_accel
 [ -d "$lib/ebin" ] && ls "$lib"/priv/*.so >/dev/null 2>&1 || die "run make build first ($lib has no ebin or NIF)"
 
-ensure_packages ejabberd erlang-p1-sqlite3 python3-venv openssl iproute2
+if [ "$DB" = sqlite ]; then
+    db_pkgs=(erlang-p1-sqlite3 sqlite3)
+else
+    db_pkgs=(erlang-p1-pgsql postgresql)
+fi
+ensure_packages ejabberd python3-venv openssl iproute2 "${db_pkgs[@]}"
 ensure_packaged_service_stopped
 ensure_venv
-say "ejabberd $(dpkg-query -W -f='${Version}' ejabberd), erlang-p1-sqlite3 $(dpkg-query -W -f='${Version}' erlang-p1-sqlite3), slixmpp $SLIXMPP_VERSION"
+say "ejabberd $(dpkg-query -W -f='${Version}' ejabberd), $(for p in "${db_pkgs[@]}"; do printf '%s %s, ' "$p" "$(dpkg-query -W -f='${Version}' "$p")"; done)slixmpp $SLIXMPP_VERSION"
 
 t0=$SECONDS
 tmp=$(mktemp -d /tmp/xmpp-accel-ejabberd-ft.XXXXXX)
@@ -43,7 +57,18 @@ cookie=$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
 wrapper_pid=""
 beam_pid=""
 py_pid=""
+pg_pid=""
 ejd_ctl_args
+
+pg_stop() { # fast shutdown (SIGINT) by pid, then KILL
+    if alive "$pg_pid"; then
+        kill -INT "$pg_pid" 2>/dev/null
+        wait_gone "$pg_pid" 30 || kill -KILL "$pg_pid" 2>/dev/null
+    fi
+    [ -n "$pg_pid" ] && wait "$pg_pid" 2>/dev/null
+    pg_pid=""
+    return 0
+}
 
 cleanup() {
     local rc=$?
@@ -57,6 +82,7 @@ cleanup() {
     fi
     ejd_stop
     ejd_kill_leftovers
+    pg_stop
     if [ "${KEEP_TMP:-0}" = 1 ]; then say "kept $tmp"; else rm -rf "$tmp"; fi
     exit "$rc"
 }
@@ -77,13 +103,52 @@ dist_port=$(free_port 15300 15399) || die "no free port in 15300-15399"
 ejd_make_cert
 ejd_write_ctl_cfg "$cookie" "$dist_port" " -pa $tmp/lib/xmpp_accel/ebin"
 
+if [ "$DB" = sqlite ]; then
+    db_desc="SQLite $tmp/spool/archive.db"
+    sql_config="sql_type: sqlite
+sql_database: \"$tmp/spool/archive.db\""
+else
+    pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+    pg_port=$(free_port 15400 15499) || die "no free port in 15400-15499"
+    mkdir -p "$tmp/pg" "$tmp/pgsock"
+    chown -R "$RUN_USER:$RUN_USER" "$tmp"
+    chmod 700 "$tmp"
+    as_run_user() { setpriv --reuid="$RUN_USER" --regid="$RUN_USER" --init-groups -- "$@"; }
+    as_run_user "$pg_bin/initdb" -D "$tmp/pg" -U "$RUN_USER" --auth=trust -E UTF8 --locale=C \
+        >"$tmp/logs/initdb.log" 2>&1 || { cat "$tmp/logs/initdb.log" >&2; die "initdb failed"; }
+    # a simple command in the background: bash execs setpriv, setpriv execs
+    # postgres, so $! is the postmaster's pid
+    setpriv --reuid="$RUN_USER" --regid="$RUN_USER" --init-groups -- "$pg_bin/postgres" -D "$tmp/pg" -h 127.0.0.1 -p "$pg_port" -k "$tmp/pgsock" \
+        -c fsync=off >"$tmp/logs/postgres.log" 2>&1 &
+    pg_pid=$!
+    for ((i = 0; i < 300; i++)); do
+        "$pg_bin/pg_isready" -q -h 127.0.0.1 -p "$pg_port" && break
+        alive "$pg_pid" || { cat "$tmp/logs/postgres.log" >&2; die "postgres exited"; }
+        sleep 0.1
+    done
+    "$pg_bin/pg_isready" -q -h 127.0.0.1 -p "$pg_port" || die "postgres not ready after 30 s"
+    "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U "$RUN_USER" ejabberd || die "createdb failed"
+    "$pg_bin/psql" -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$pg_port" -U "$RUN_USER" -d ejabberd \
+        -f /usr/share/ejabberd/sql/pg.new.sql >/dev/null || die "loading pg.new.sql failed"
+    say "PostgreSQL $("$pg_bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$pg_port (pid $pg_pid), schema pg.new.sql"
+    db_desc="PostgreSQL 127.0.0.1:$pg_port"
+    sql_config="sql_type: pgsql
+sql_server: \"127.0.0.1\"
+sql_port: $pg_port
+sql_database: \"ejabberd\"
+sql_username: \"$RUN_USER\"
+sql_password: \"\"
+new_sql_schema: true"
+fi
+
 write_config() { # with_module: 1 (db_type xmpp_accel + our module) or 0 (plain sql)
     local mam_db=sql ours=""
     if [ "$1" = 1 ]; then
         mam_db=xmpp_accel
         ours="  mod_xmpp_accel_fulltext:
     index_dir: \"$tmp/index\"
-    commit_interval: 100"
+    commit_interval: 100
+    catch_up_margin: 0"
     fi
     cat >"$tmp/etc/ejabberd.yml" <<EOF
 hosts:
@@ -92,8 +157,7 @@ loglevel: info
 log_rotate_count: 0
 certfiles:
   - "$tmp/cert/server.pem"
-sql_type: sqlite
-sql_database: "$tmp/spool/archive.db"
+$sql_config
 listen:
   -
     port: $c2s_port
@@ -158,7 +222,7 @@ stop() {
 
 # The catch-up runs in the background after the module starts: wait for its
 # log line (the N-th one since the instance was made).
-wait_catch_up() { # nth expected_messages_min
+wait_catch_up() { # nth expected_messages
     local deadline=$((SECONDS + 60)) line
     while :; do
         line=$(grep -a 'full-text catch-up for localhost' "$tmp/logs/ejabberd.log" 2>/dev/null | sed -n "$1p")
@@ -170,7 +234,15 @@ wait_catch_up() { # nth expected_messages_min
     echo "$line" | grep -q "done:" || die "catch-up failed"
     local n
     n=$(echo "$line" | sed -n 's/.*done: \([0-9]*\) messages.*/\1/p')
-    [ "${n:-0}" -ge "$2" ] || die "catch-up indexed $n messages, expected at least $2"
+    [ "${n:-x}" = "$2" ] || die "catch-up indexed $n messages, expected $2"
+}
+
+sql_count() { # "FROM ... WHERE ...": count(*) in the archive database
+    if [ "$DB" = sqlite ]; then
+        sqlite3 "$tmp/spool/archive.db" "SELECT count(*) $1;"
+    else
+        "$pg_bin/psql" -tA -h 127.0.0.1 -p "$pg_port" -U "$RUN_USER" -d ejabberd -c "SELECT count(*) $1;"
+    fi
 }
 
 py() { # phase args...
@@ -187,7 +259,7 @@ py() { # phase args...
 }
 
 failed=0
-say "instance $tmp: node $node, c2s 127.0.0.1:$c2s_port, SQLite $tmp/spool/archive.db, index $tmp/index"
+say "instance $tmp: node $node, c2s 127.0.0.1:$c2s_port, $db_desc, index $tmp/index"
 
 say "phase 1: module on"
 start 1
@@ -210,7 +282,8 @@ stop
 
 say "phase 3: module on again: catch-up from the SQL archive"
 start 1
-wait_catch_up 2 40
+# the rows stored while nothing indexed: phase 2's bodies end in two<N>
+wait_catch_up 2 "$(sql_count "FROM archive WHERE txt LIKE '%two%'")"
 XMPP_EXPECT_COUNT=100 py check
 stop
 
@@ -218,7 +291,7 @@ say "phase 4: index directory deleted: catch-up rebuilds it"
 rm -rf "$tmp/index"
 mkdir -p "$tmp/index"
 start 1
-wait_catch_up 3 100
+wait_catch_up 3 "$(sql_count "FROM archive")"
 XMPP_EXPECT_COUNT=100 py check
 stop
 

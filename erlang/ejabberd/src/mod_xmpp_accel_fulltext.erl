@@ -20,7 +20,10 @@
 %%% </ul>
 %%% Options: `index_dir' (default: `xmpp_accel_fulltext' in ejabberd's spool
 %%% directory; one subdirectory per host), `commit_interval' (ms, default 500:
-%%% a message is searchable at most that long after it is archived).
+%%% a message is searchable at most that long after it is archived),
+%%% `catch_up_margin' (seconds, default 300: at start, each archive is read
+%%% again from this long before its last indexed message, for messages stored
+%%% concurrently or just before a crash; re-feeding a message replaces it).
 %%% @end
 -module(mod_xmpp_accel_fulltext).
 -behaviour(gen_mod).
@@ -39,9 +42,6 @@
 -define(NS_FULLTEXT, <<"urn:xmpp:fulltext:0">>).
 -define(ALIASES, [<<"{urn:xmpp:fulltext:0}fulltext">>, <<"fulltext">>, <<"full-text-search">>]).
 -define(BATCH, 1000).
-%% catch-up re-reads this much (us) before the last indexed id: re-feeding
-%% replaces, and a message stored just before a crash may have missed its commit
--define(MARGIN, 300000000).
 
 %%%===================================================================
 %%% gen_mod
@@ -61,10 +61,12 @@ depends(_Host, _Opts) ->
 mod_opt_type(index_dir) ->
     econf:binary();
 mod_opt_type(commit_interval) ->
-    econf:pos_int().
+    econf:pos_int();
+mod_opt_type(catch_up_margin) ->
+    econf:non_neg_int().
 
 mod_options(_Host) ->
-    [{index_dir, <<>>}, {commit_interval, 500}].
+    [{index_dir, <<>>}, {commit_interval, 500}, {catch_up_margin, 300}].
 
 mod_doc() ->
     #{desc => [<<"Full-text search of MAM archives (XEP-0431) on the xmpp_accel index. "
@@ -222,7 +224,8 @@ init([Host, Opts]) ->
             ejabberd_hooks:add(user_send_packet, Host, ?MODULE, user_send_packet, 10),
             ?INFO_MSG("xmpp_accel full-text index for ~ts: ~ts", [Host, Dir]),
             Self = self(),
-            Pid = spawn_link(fun() -> Self ! {caught_up, catch_up_all(Host, Index)} end),
+            Margin = gen_mod:get_opt(catch_up_margin, Opts) * 1000000,
+            Pid = spawn_link(fun() -> Self ! {caught_up, catch_up_all(Host, Index, Margin)} end),
             {ok, #{host => Host, index => Index, catch_up => Pid}};
         {error, Reason} ->
             ?ERROR_MSG("xmpp_accel full-text index ~ts cannot open: ~p", [Dir, Reason]),
@@ -276,15 +279,15 @@ code_change(_OldVsn, State, _Extra) ->
 %%% Catch-up from the SQL archive
 %%%===================================================================
 
-%% Every archive of the host, from its last indexed id (less a margin) on.
-catch_up_all(Host, Index) ->
+%% Every archive of the host, from its last indexed id (less a margin, us) on.
+catch_up_all(Host, Index, Margin) ->
     T0 = erlang:monotonic_time(millisecond),
     try
         {selected, _, Rows} = ejabberd_sql:sql_query(
                                 Host, [<<"SELECT DISTINCT username FROM archive WHERE 1=1">>,
                                        host_match(Host), <<";">>]),
         N = lists:foldl(fun([SUser], Acc) ->
-                                {ok, K} = catch_up(Host, Index, SUser),
+                                {ok, K} = catch_up(Host, Index, SUser, Margin),
                                 Acc + K
                         end, 0, Rows),
         ok = xmpp_accel_mam:commit(Index),
@@ -293,14 +296,14 @@ catch_up_all(Host, Index) ->
         {error, {C, R}}
     end.
 
-%% @doc Feeds one archive's messages newer than its last indexed id (less a
-%% margin) from SQL to the index, in batches. `{ok, Count}'.
-catch_up(Host, Index, SUser) ->
-    From = case xmpp_accel_mam:last_indexed_id(Index, archive_id(Host, SUser)) of
-               Last when is_integer(Last) -> max(Last - ?MARGIN, 0);
-               _ -> 0
-           end,
-    catch_up(Host, Index, SUser, From - 1, 0).
+%% Feeds one archive's messages after its last indexed id (less `Margin' us)
+%% from SQL to the index, in batches. `{ok, Count}'.
+catch_up(Host, Index, SUser, Margin) ->
+    After = case xmpp_accel_mam:last_indexed_id(Index, archive_id(Host, SUser)) of
+                Last when is_integer(Last) -> max(Last - Margin, -1);
+                _ -> -1
+            end,
+    catch_up(Host, Index, SUser, After, 0).
 
 catch_up(Host, Index, SUser, After, Acc) ->
     Type = ejabberd_option:sql_type(Host),
