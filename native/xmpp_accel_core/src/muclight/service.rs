@@ -74,7 +74,7 @@ pub struct ArchiveEntry {
 #[error("MUC Light storage: {source}")]
 pub struct HandleError {
     pub source: StoreError,
-    pub reply: Option<Output>,
+    pub reply: Option<Box<Output>>,
 }
 
 enum Flow {
@@ -241,7 +241,11 @@ impl Service {
             Err(Flow::Stanza(e)) => Ok(vec![error_reply(from, stanza, &e)]),
             Err(Flow::Store(source)) => Err(HandleError {
                 source,
-                reply: Some(error_reply(from, stanza, &StanzaError::InternalServerError)),
+                reply: Some(Box::new(error_reply(
+                    from,
+                    stanza,
+                    &StanzaError::InternalServerError,
+                ))),
             }),
         }
     }
