@@ -8,8 +8,11 @@ use std::cmp::Ordering;
 /// only used in requests and notifications, to remove a user.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Affiliation {
+    /// `owner`: may do everything in the room.
     Owner,
+    /// `member`: may send messages, and what the options allow.
     Member,
+    /// `none`: not in the room.
     None,
 }
 
@@ -49,7 +52,9 @@ pub fn user_order(a: &BareJid, b: &BareJid) -> Ordering {
 /// The owner rules of a change ([`super::Options`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OwnerRules {
+    /// [`super::Options::allow_multiple_owners`]
     pub allow_multiple_owners: bool,
+    /// [`super::Options::promote_on_last_owner_leave`]
     pub promote_on_last_owner_leave: bool,
 }
 

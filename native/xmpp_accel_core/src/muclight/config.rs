@@ -107,9 +107,16 @@ pub struct SchemaField {
 #[derive(Debug, Error, PartialEq)]
 pub enum SchemaError {
     #[error("config_schema: empty field name")]
+    /// A `field` or `internal_key` is empty.
     EmptyField,
+    /// `roomname` must be a string, `all_can_configure` and `all_can_invite` booleans.
     #[error("config_schema: reserved key {key} must be a {expected}")]
-    ReservedType { key: String, expected: &'static str },
+    ReservedType {
+        /// The internal key.
+        key: String,
+        /// The type it must have.
+        expected: &'static str,
+    },
 }
 
 /// The configuration fields a room may have, sorted by field name, one per

@@ -22,6 +22,8 @@
 //! semantics, error conditions and texts); the few places where it does
 //! not are listed on [`Service`].
 
+#![warn(missing_docs)]
+
 mod affs;
 mod codec;
 mod config;
@@ -44,14 +46,21 @@ use crate::xml::{Element, Node};
 pub mod ns {
     /// The MUC Light feature.
     pub const MUCLIGHT: &str = "urn:xmpp:muclight:0";
+    /// Room configuration: get, set, change notifications.
     pub const CONFIGURATION: &str = "urn:xmpp:muclight:0#configuration";
+    /// Occupants: get, set, change notifications.
     pub const AFFILIATIONS: &str = "urn:xmpp:muclight:0#affiliations";
+    /// Configuration and occupants in one get.
     pub const INFO: &str = "urn:xmpp:muclight:0#info";
+    /// Blocking lists.
     pub const BLOCKING: &str = "urn:xmpp:muclight:0#blocking";
+    /// Room creation.
     pub const CREATE: &str = "urn:xmpp:muclight:0#create";
+    /// Room destruction (request and notification).
     pub const DESTROY: &str = "urn:xmpp:muclight:0#destroy";
-    /// XEP-0030
+    /// XEP-0030 info.
     pub const DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
+    /// XEP-0030 items.
     pub const DISCO_ITEMS: &str = "http://jabber.org/protocol/disco#items";
     /// XEP-0059
     pub const RSM: &str = "http://jabber.org/protocol/rsm";
@@ -90,6 +99,7 @@ impl StanzaError {
         StanzaError::BadRequest(Some("Uncategorized bad request".into()))
     }
 
+    /// `bad-request` with a `<text/>`.
     pub fn bad_request_text(t: &str) -> Self {
         StanzaError::BadRequest(Some(t.into()))
     }

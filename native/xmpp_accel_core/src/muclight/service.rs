@@ -16,7 +16,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub enum Output {
     /// A stanza for one entity (IQ results and errors, message errors),
     /// `to` set to the sender's full JID (also in `to`).
-    Direct { to: Jid, stanza: Element },
+    Direct {
+        /// The addressee (the sender of the request).
+        to: Jid,
+        /// The stanza, with `from`, `to`, `id` and `type`.
+        stanza: Element,
+    },
     /// A room stanza for room members.
     Broadcast(Broadcast),
     /// A stanza for the room archive.
@@ -32,6 +37,7 @@ pub enum Output {
 pub struct Broadcast {
     /// The room's bare JID.
     pub room: BareJid,
+    /// The stanza, `to` left out.
     pub stanza: Element,
     /// Bare JIDs of the recipients, in [`super::user_order`].
     pub recipients: Vec<BareJid>,
@@ -61,9 +67,11 @@ impl Broadcast {
 /// messages, the room's bare JID for notifications; no `to`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ArchiveEntry {
+    /// The room's bare JID.
     pub room: BareJid,
     /// The occupant who sent it; `None` for the room's own notifications.
     pub sender: Option<BareJid>,
+    /// The stanza as MongooseIM archives it.
     pub stanza: Element,
 }
 
@@ -73,7 +81,9 @@ pub struct ArchiveEntry {
 #[derive(Debug, thiserror::Error)]
 #[error("MUC Light storage: {source}")]
 pub struct HandleError {
+    /// The storage error.
     pub source: StoreError,
+    /// The error answer to send, if any.
     pub reply: Option<Box<Output>>,
 }
 
@@ -171,10 +181,12 @@ impl Service {
         self
     }
 
+    /// The component domain.
     pub fn domain(&self) -> &BareJid {
         &self.domain
     }
 
+    /// The options it was made with.
     pub fn options(&self) -> &Options {
         &self.options
     }
@@ -285,7 +297,10 @@ impl Service {
     /// for a missing room and for non-occupants alike).
     fn member_room<S: RoomStore + ?Sized>(&self, store: &mut S, req: &Req) -> R<Room> {
         match store.room(&req.to)? {
-            Some(room) if room.affiliation(&req.sender).is_some() => Ok(room),
+            Some(mut room) if room.affiliation(&req.sender).is_some() => {
+                room.affiliations.sort_by(|a, b| user_order(&a.0, &b.0));
+                Ok(room)
+            }
             _ => Err(StanzaError::ItemNotFound.into()),
         }
     }

@@ -20,7 +20,9 @@ pub type StoreError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// `urn:xmpp:muclight:0#blocking`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum BlockKind {
+    /// `<room/>`: a room's bare JID.
     Room,
+    /// `<user/>`: a user's bare JID.
     User,
 }
 
@@ -38,7 +40,9 @@ impl BlockKind {
 /// let this user add me to rooms".
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct BlockItem {
+    /// Room or user.
     pub kind: BlockKind,
+    /// Its bare JID.
     pub jid: BareJid,
 }
 
@@ -46,7 +50,9 @@ pub struct BlockItem {
 /// (removing an absent item is not an error).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BlockChange {
+    /// The item.
     pub item: BlockItem,
+    /// `action='deny'` (true) or `action='allow'` (false).
     pub deny: bool,
 }
 
@@ -138,6 +144,7 @@ pub struct MemoryStore {
 }
 
 impl MemoryStore {
+    /// An empty store.
     pub fn new() -> Self {
         Self::default()
     }
