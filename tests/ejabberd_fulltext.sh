@@ -17,7 +17,9 @@
 #      the rows of those 40 (in alice's archive and bob's or carol's, counted
 #      in the database); all 100 checked.
 #   4. the index directory deleted, restart: catch-up rebuilds it (every row
-#      of the database); checked.
+#      of the database); checked. Then half of alice's rows holding "apple"
+#      are deleted in SQL behind the module's back: checked again (the index
+#      drops ids the archive no longer has).
 # Needs root (installs Debian packages on first use, runs ejabberd as user
 # ejabberd) and `make build` done. Starts everything on 127.0.0.1 in a
 # throwaway dir and stops it by pid. KEEP_TMP=1 keeps the dir;
@@ -237,13 +239,15 @@ wait_catch_up() { # nth expected_messages
     [ "${n:-x}" = "$2" ] || die "catch-up indexed $n messages, expected $2"
 }
 
-sql_count() { # "FROM ... WHERE ...": count(*) in the archive database
+sql() { # one statement on the archive database
     if [ "$DB" = sqlite ]; then
-        sqlite3 "$tmp/spool/archive.db" "SELECT count(*) $1;"
+        sqlite3 "$tmp/spool/archive.db" "$1;"
     else
-        "$pg_bin/psql" -tA -h 127.0.0.1 -p "$pg_port" -U "$RUN_USER" -d ejabberd -c "SELECT count(*) $1;"
+        "$pg_bin/psql" -tAq -h 127.0.0.1 -p "$pg_port" -U "$RUN_USER" -d ejabberd -c "$1;"
     fi
 }
+sql_count() { sql "SELECT count(*) $1"; } # "FROM ... WHERE ..."
+
 
 py() { # phase args...
     XMPP_HOST=127.0.0.1 XMPP_PORT=$c2s_port XMPP_DOMAIN=localhost XMPP_MUC=conference.localhost \
@@ -293,6 +297,11 @@ mkdir -p "$tmp/index"
 start 1
 wait_catch_up 3 "$(sql_count "FROM archive")"
 XMPP_EXPECT_COUNT=100 py check
+gone="FROM archive WHERE username='alice' AND txt LIKE '%apple%' AND timestamp % 2 = 0"
+n_gone=$(sql_count "$gone")
+sql "DELETE $gone"
+say "deleted $n_gone of alice's rows holding apple in SQL, behind the module's back"
+XMPP_EXPECT_COUNT=$((100 - n_gone)) py check
 stop
 
 say "total $((SECONDS - t0))s; $failed phase(s) failed"
