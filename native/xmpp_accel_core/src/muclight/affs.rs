@@ -3,6 +3,7 @@
 
 use jid::BareJid;
 use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A MUC Light affiliation (`affiliation='owner|member|none'`); `None` is
 /// only used in requests and notifications, to remove a user.
@@ -95,7 +96,7 @@ pub fn apply_changes(
     }
     let mut sorted: Vec<&(BareJid, Affiliation)> = changes.iter().collect();
     sorted.sort_by(|a, b| user_order(&a.0, &b.0).then(a.1.cmp(&b.1)));
-    let mut new: Vec<(BareJid, Affiliation)> = current.to_vec();
+    let mut map: BTreeMap<BareJid, Affiliation> = current.iter().cloned().collect();
     let mut changed: Vec<(BareJid, Affiliation)> = Vec::new();
     let mut joined: Vec<BareJid> = Vec::new();
     let mut left: Vec<BareJid> = Vec::new();
@@ -103,24 +104,22 @@ pub fn apply_changes(
         if sorted.get(i + 1).is_some_and(|next| next.0 == *user) {
             return Err("Cannot change affiliation for the same user twice in the same request");
         }
-        let pos = new.iter().position(|(u, _)| u == user);
-        let old = pos.map(|p| new[p].1).unwrap_or(Affiliation::None);
+        let old = map.get(user).copied().unwrap_or(Affiliation::None);
         if old == aff {
             return Err("Meaningless change");
         }
-        match (pos, aff) {
-            (Some(p), Affiliation::None) => {
-                new.remove(p);
-                left.push(user.clone());
-            }
-            (Some(p), a) => new[p].1 = a,
-            (None, a) => {
-                new.push((user.clone(), a));
+        if aff == Affiliation::None {
+            map.remove(user);
+            left.push(user.clone());
+        } else {
+            if old == Affiliation::None {
                 joined.push(user.clone());
             }
+            map.insert(user.clone(), aff);
         }
         changed.push((user.clone(), aff));
     }
+    let mut new: Vec<(BareJid, Affiliation)> = map.into_iter().collect();
     new.sort_by(|a, b| user_order(&a.0, &b.0));
     let mut out = AffChange {
         new,
@@ -174,16 +173,17 @@ fn select_new_owner(c: &mut AffChange, can_promote: bool) -> Result<(), &'static
     if !can_promote {
         return Err("Cannot remove the last owner");
     }
-    let changed_to_member = |u: &BareJid| {
-        c.changed
-            .iter()
-            .any(|(cu, a)| cu == u && *a == Affiliation::Member)
-    };
+    let to_member: BTreeSet<&BareJid> = c
+        .changed
+        .iter()
+        .filter(|(_, a)| *a == Affiliation::Member)
+        .map(|(u, _)| u)
+        .collect();
     // 1) a member whose affiliation did not change
     let old_member = c
         .new
         .iter()
-        .find(|(u, a)| *a == Affiliation::Member && !changed_to_member(u))
+        .find(|(u, a)| *a == Affiliation::Member && !to_member.contains(u))
         .map(|(u, _)| u.clone());
     if let Some(u) = old_member {
         set_aff(&mut c.new, &u, Affiliation::Owner);

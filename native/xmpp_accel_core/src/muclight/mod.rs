@@ -21,6 +21,39 @@
 //! Behaviour follows MongooseIM's `mod_muc_light` (codec, room logic, option
 //! semantics, error conditions and texts); the few places where it does
 //! not are listed on [`Service`].
+//!
+//! ```
+//! use xmpp_accel_core::muclight::{Jid, MemoryStore, Options, Output, Service};
+//! use xmpp_accel_core::xml::{Element, Style};
+//!
+//! let service = Service::new("muclight.example.com", Options::default()).unwrap();
+//! let mut store = MemoryStore::new(); // the sidecar: SQLite in a transaction
+//! let from = Jid::new("alice@example.com/phone").unwrap();
+//! let create = Element::parse(
+//!     b"<iq from='alice@example.com/phone' to='coven@muclight.example.com' id='c1' type='set'>\
+//!       <query xmlns='urn:xmpp:muclight:0#create'><occupants>\
+//!       <user affiliation='member'>bob@example.com</user></occupants></query></iq>",
+//! )
+//! .unwrap();
+//! let mut wire: Vec<u8> = Vec::new(); // what goes to the XEP-0114 connection
+//! for out in service.handle(&mut store, &from, &create).unwrap() {
+//!     match out {
+//!         Output::Direct { stanza, .. } => wire.extend(stanza.to_bytes(Style::Compact)),
+//!         Output::Broadcast(b) => {
+//!             let template = b.template(); // serialised once
+//!             for member in &b.recipients {
+//!                 // one copy per online resource of the member
+//!                 let resource = format!("{member}/phone");
+//!                 template.render(resource.as_bytes(), &mut wire);
+//!             }
+//!         }
+//!         Output::Archive(_entry) => { /* store _entry.stanza in the room archive */ }
+//!     }
+//! }
+//! let wire = String::from_utf8(wire).unwrap();
+//! assert!(wire.contains("to='bob@example.com/phone'"));
+//! assert!(wire.ends_with("type='result'/>"));
+//! ```
 
 #![warn(missing_docs)]
 

@@ -8,6 +8,7 @@ use super::{ns, StanzaError};
 use crate::fanout::Template;
 use crate::xml::{Element, Node};
 use jid::{BareJid, Jid};
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -546,10 +547,12 @@ impl Service {
         let mut arch = vec![kv("version", &version)];
         arch.extend(items());
         self.archive(req, &envelope(ns::AFFILIATIONS, arch));
+        let left: BTreeSet<&BareJid> = c.left.iter().collect();
+        let joined: BTreeSet<&BareJid> = c.joined.iter().collect();
         let staying: Vec<BareJid> = room
             .affiliations
             .iter()
-            .filter(|(u, _)| !c.left.contains(u))
+            .filter(|(u, _)| !left.contains(u))
             .map(|(u, _)| u.clone())
             .collect();
         if !staying.is_empty() {
@@ -561,7 +564,7 @@ impl Service {
             let x = vec![codec::user(u, Affiliation::None)];
             self.notify(req, envelope(ns::AFFILIATIONS, x), vec![u.clone()], false);
         }
-        for (u, a) in c.new.iter().filter(|(u, _)| c.joined.contains(u)) {
+        for (u, a) in c.new.iter().filter(|(u, _)| joined.contains(u)) {
             let x = vec![kv("version", &version), codec::user(u, *a)];
             self.notify(req, envelope(ns::AFFILIATIONS, x), vec![u.clone()], false);
         }
