@@ -131,7 +131,7 @@ class Client(ClientXMPP):
         self.disconnect(wait=2.0)
         await asyncio.wait_for(gone, STEP_TIMEOUT)
 
-    async def mam(self, fields=(), rsm=None, to=None, ns=NS_MAM, raw_fields=None):
+    async def mam(self, fields=(), rsm=None, to=None, ns=NS_MAM, raw_fields=None, flip=False):
         """One MAM query: fields [(var, [values])], rsm {max, after, before,
         index}. Returns (results [(id, from, to, body)], fin element)."""
         qid = uuid.uuid4().hex
@@ -149,6 +149,8 @@ class Client(ClientXMPP):
             for k in ("max", "after", "before", "index"):
                 if k in rsm:
                     ET.SubElement(s, f"{{{NS_RSM}}}{k}").text = str(rsm[k]) if rsm[k] != "" else None
+        if flip:
+            ET.SubElement(q, f"{{{ns}}}flip-page")
         iq.xml.append(q)
         resp = await iq.send(timeout=STEP_TIMEOUT)
         fin = resp.xml.find(f"{{{ns}}}fin")
@@ -353,6 +355,14 @@ class Run:
             check(res == [] and r["count"] == len(want), f"{len(res)} results, {r}; {len(want)} expected in count")
             return f"count {r['count']}"
         await self.step("check: RSM max 0 gives the count only", max_zero)
+
+        async def flip_page():
+            want = naive("apple")
+            res, fin = await a.mam([("full-text-search", "apple")], rsm={"max": 5, "before": ""}, flip=True)
+            got = [r[0] for r in res]
+            check(got == list(reversed(want[-5:])), f"got {got}, expected the last 5 of {want} newest first")
+            return f"{len(got)} newest first"
+        await self.step("check: flip-page on the last page", flip_page)
 
         async def disco():
             info = await a.plugin["xep_0030"].get_info(jid=ALICE, timeout=STEP_TIMEOUT)
