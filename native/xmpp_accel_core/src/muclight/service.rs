@@ -1,6 +1,6 @@
 //! The MUC Light service: one incoming stanza in, the stanzas to send out.
 
-use super::affs::{apply_changes, user_order, Affiliation, OwnerRules};
+use super::affs::{apply_changes, user_order, AffChange, Affiliation, OwnerRules};
 use super::codec::{self, decode_iq, el, envelope, kv, node, Request, RsmIn, RsmOut};
 use super::config::Options;
 use super::store::{BlockChange, BlockItem, BlockKind, Room, RoomStore, StoreError};
@@ -139,8 +139,7 @@ struct Req<'a> {
 ///   before the given one only, `<after/>` the last item an empty page;
 ///   MongooseIM returns a wrong page or crashes there.
 ///
-/// Not covered: `rooms_in_rosters` (a component cannot edit rosters), the
-/// `remove_user` hook (a component is not told about deleted accounts), MAM
+/// Not covered: `rooms_in_rosters` (a component cannot edit rosters), MAM
 /// queries (answered by the caller; other namespaces get MongooseIM's
 /// `feature-not-implemented` "mod_muc_iq returns error").
 pub struct Service {
@@ -537,16 +536,35 @@ impl Service {
                 return Err(StanzaError::BadRequest(None).into());
             }
         }
+        self.commit_affs(store, &req.to, &req.id, &room, &c, &mut req.out)?;
+        self.result(req, None);
+        Ok(())
+    }
+
+    /// Stores an occupant change (destroying the room when it is left
+    /// empty) and adds its outputs: the archive entry (new version, every
+    /// change), the full change with both versions for staying occupants,
+    /// `none` alone for leavers, their own affiliation and the new version
+    /// for newcomers.
+    fn commit_affs<S: RoomStore + ?Sized>(
+        &self,
+        store: &mut S,
+        room_jid: &BareJid,
+        id: &str,
+        room: &Room,
+        c: &AffChange,
+        out: &mut Vec<Output>,
+    ) -> Result<(), StoreError> {
         let version = self.unique();
         if c.new.is_empty() {
-            store.destroy_room(&req.to)?;
+            store.destroy_room(room_jid)?;
         } else {
-            store.set_affiliations(&req.to, &c.new, &version, &c.joined, &c.left)?;
+            store.set_affiliations(room_jid, &c.new, &version, &c.joined, &c.left)?;
         }
         let items = || c.changed.iter().map(|(u, a)| codec::user(u, *a));
         let mut arch = vec![kv("version", &version)];
         arch.extend(items());
-        self.archive(req, &envelope(ns::AFFILIATIONS, arch));
+        archive(out, room_jid, id, &envelope(ns::AFFILIATIONS, arch));
         let left: BTreeSet<&BareJid> = c.left.iter().collect();
         let joined: BTreeSet<&BareJid> = c.joined.iter().collect();
         let staying: Vec<BareJid> = room
@@ -558,18 +576,78 @@ impl Service {
         if !staying.is_empty() {
             let mut x = vec![kv("prev-version", &room.version), kv("version", &version)];
             x.extend(items());
-            self.notify(req, envelope(ns::AFFILIATIONS, x), staying, true);
+            notify(
+                out,
+                room_jid,
+                id,
+                envelope(ns::AFFILIATIONS, x),
+                staying,
+                true,
+            );
         }
         for u in &c.left {
             let x = vec![codec::user(u, Affiliation::None)];
-            self.notify(req, envelope(ns::AFFILIATIONS, x), vec![u.clone()], false);
+            notify(
+                out,
+                room_jid,
+                id,
+                envelope(ns::AFFILIATIONS, x),
+                vec![u.clone()],
+                false,
+            );
         }
         for (u, a) in c.new.iter().filter(|(u, _)| joined.contains(u)) {
             let x = vec![kv("version", &version), codec::user(u, *a)];
-            self.notify(req, envelope(ns::AFFILIATIONS, x), vec![u.clone()], false);
+            notify(
+                out,
+                room_jid,
+                id,
+                envelope(ns::AFFILIATIONS, x),
+                vec![u.clone()],
+                false,
+            );
         }
-        self.result(req, None);
         Ok(())
+    }
+
+    /// Removes a deleted account from the service, as MongooseIM's
+    /// `remove_user` hook: its blocking list is cleared, and it leaves every
+    /// room it occupies (with the owner rules: a member may be promoted; a
+    /// room whose change fails, as when the last owner leaves and promotion
+    /// is off, is left as it is), each room notified as for an occupant
+    /// change; rooms left empty are destroyed. A component is not told about
+    /// deleted accounts: call this from an administrative interface.
+    pub fn remove_user<S: RoomStore + ?Sized>(
+        &self,
+        store: &mut S,
+        user: &BareJid,
+    ) -> Result<Vec<Output>, StoreError> {
+        let mut out = Vec::new();
+        let blocked = store.blocking(user)?;
+        if !blocked.is_empty() {
+            let unblock: Vec<BlockChange> = blocked
+                .into_iter()
+                .map(|item| BlockChange { item, deny: false })
+                .collect();
+            store.set_blocking(user, &unblock)?;
+        }
+        let id = self.unique();
+        let mut rooms = store.user_rooms(user)?;
+        rooms.sort_by(user_order);
+        for r in rooms {
+            let Some(mut room) = store.room(&r)? else {
+                continue;
+            };
+            room.affiliations.sort_by(|a, b| user_order(&a.0, &b.0));
+            if room.affiliation(user).is_none() {
+                continue;
+            }
+            let leave = [(user.clone(), Affiliation::None)];
+            if let Ok(c) = apply_changes(&room.affiliations, &leave, self.owner_rules()) {
+                self.commit_affs(store, &r, &id, &room, &c, &mut out)?;
+            }
+        }
+        Ok(out)
     }
 
     fn create<S: RoomStore + ?Sized>(
@@ -770,33 +848,54 @@ impl Service {
         });
     }
 
-    fn room_message(&self, req: &Req, children: Vec<Node>) -> Element {
-        let from = req.to.to_string();
-        el(
-            "message",
-            &[("from", &from), ("id", &req.id), ("type", "groupchat")],
-            children,
-        )
-    }
-
     fn notify(&self, req: &mut Req, children: Vec<Node>, recipients: Vec<BareJid>, archived: bool) {
-        let stanza = self.room_message(req, children);
-        req.out.push(Output::Broadcast(Broadcast {
-            room: req.to.clone(),
-            stanza,
+        notify(
+            &mut req.out,
+            &req.to,
+            &req.id,
+            children,
             recipients,
             archived,
-        }));
+        );
     }
 
     fn archive(&self, req: &mut Req, children: &[Node]) {
-        let stanza = self.room_message(req, children.to_vec());
-        req.out.push(Output::Archive(ArchiveEntry {
-            room: req.to.clone(),
-            sender: None,
-            stanza,
-        }));
+        archive(&mut req.out, &req.to, &req.id, children);
     }
+}
+
+/// A notification from the room: `<message from=room id type='groupchat'>`.
+fn room_message(room: &BareJid, id: &str, children: Vec<Node>) -> Element {
+    let from = room.to_string();
+    el(
+        "message",
+        &[("from", &from), ("id", id), ("type", "groupchat")],
+        children,
+    )
+}
+
+fn notify(
+    out: &mut Vec<Output>,
+    room: &BareJid,
+    id: &str,
+    children: Vec<Node>,
+    recipients: Vec<BareJid>,
+    archived: bool,
+) {
+    out.push(Output::Broadcast(Broadcast {
+        room: room.clone(),
+        stanza: room_message(room, id, children),
+        recipients,
+        archived,
+    }));
+}
+
+fn archive(out: &mut Vec<Output>, room: &BareJid, id: &str, children: &[Node]) {
+    out.push(Output::Archive(ArchiveEntry {
+        room: room.clone(),
+        sender: None,
+        stanza: room_message(room, id, children.to_vec()),
+    }));
 }
 
 /// The error answer to `stanza` (MongooseIM's `jlib:make_error_reply/2` of

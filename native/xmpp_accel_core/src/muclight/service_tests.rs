@@ -550,6 +550,37 @@ fn leaving_one_by_one_destroys_the_room() {
 }
 
 #[test]
+fn removing_a_user_leaves_their_rooms() {
+    let mut w = World::new(Options::default());
+    w.room("solo", "carol@s", &[]);
+    w.room("coven", "carol@s", &["bob@s"]);
+    w.room("other", "bob@s", &[]);
+    let block = format!("<iq from='FROM' to='{MUC}' id='b' type='set'><query xmlns='urn:xmpp:muclight:0#blocking'><user action='deny'>bob@s</user></query></iq>");
+    w.send("carol@s", &block);
+    let v = w.version("coven");
+    let out = w.svc.remove_user(&mut w.store, &jid("carol@s")).unwrap();
+    assert!(!w.store.rooms().contains_key(&jid(&format!("solo@{MUC}"))));
+    assert_eq!(w.affs("coven"), vec![("bob@s".into(), Affiliation::Owner)]);
+    assert_eq!(w.affs("other").len(), 1);
+    assert!(w.store.blocking(&jid("carol@s")).unwrap().is_empty());
+    let b = broadcasts(&out);
+    // coven: bob (staying) gets both versions and the promotion; carol gets none twice (two rooms)
+    assert!(b.iter().any(|(to, x)| to == &vec!["bob@s".to_string()]
+        && x.contains(&format!("<prev-version>{v}</prev-version>"))
+        && x.contains(
+            "<user affiliation='owner'>bob@s</user><user affiliation='none'>carol@s</user>"
+        )));
+    assert_eq!(
+        b.iter()
+            .filter(|(to, _)| to == &vec!["carol@s".to_string()])
+            .count(),
+        2
+    );
+    assert_eq!(archives(&out).len(), 2);
+    assert!(!out.iter().any(|o| matches!(o, Output::Direct { .. })));
+}
+
+#[test]
 fn destroy_room() {
     let mut w = World::new(Options::default());
     w.room("coven", "alice@s", &["bob@s"]);
