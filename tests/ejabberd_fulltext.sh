@@ -77,7 +77,10 @@ cleanup() {
     set +e
     trap - EXIT
     trap '' INT TERM
-    [ "$rc" != 0 ] && ejd_log_tails
+    if [ "$rc" != 0 ]; then
+        ejd_log_tails
+        echo "ejabberd-fulltext: FAILED (exit code $rc)" >&2
+    fi
     if alive "$py_pid"; then
         kill -TERM "$py_pid" 2>/dev/null
         wait_gone "$py_pid" 5 || kill -KILL "$py_pid" 2>/dev/null

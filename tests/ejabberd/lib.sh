@@ -169,7 +169,7 @@ ejd_start() { # timeout_seconds
 # by pid if it lingers.
 ejd_stop() {
     if alive "$beam_pid" || alive "$wrapper_pid"; then
-        ctl stop >/dev/null 2>&1
+        ctl stop >/dev/null 2>&1 || true
         wait_gone "$beam_pid" 30 || { kill -TERM "$beam_pid" 2>/dev/null; wait_gone "$beam_pid" 5; }
         alive "$beam_pid" && kill -KILL "$beam_pid" 2>/dev/null
         wait_gone "$wrapper_pid" 5 || kill -TERM "$wrapper_pid" 2>/dev/null

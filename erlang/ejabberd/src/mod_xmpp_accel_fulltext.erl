@@ -42,6 +42,7 @@
 -define(NS_FULLTEXT, <<"urn:xmpp:fulltext:0">>).
 -define(ALIASES, [<<"{urn:xmpp:fulltext:0}fulltext">>, <<"fulltext">>, <<"full-text-search">>]).
 -define(BATCH, 1000).
+-define(MAX_BODY, 65536).
 
 %%%===================================================================
 %%% gen_mod
@@ -99,7 +100,8 @@ index_stored(LServer, SUser, TS, Peer, Kind, Body) ->
             case xmpp_accel_mam:index(Index, [message(LServer, SUser, TS, Peer, Kind, Body)]) of
                 ok -> ok;
                 Err ->
-                    ?WARNING_MSG("xmpp_accel index of ~ts/~ts ~p failed: ~p (catch-up at next start)",
+                    ?WARNING_MSG("xmpp_accel index of ~ts/~ts ~p failed: ~p (a catch-up from "
+                                 "before it, or a rebuild, indexes it again)",
                                  [SUser, LServer, TS, Err]),
                     Err
             end;
@@ -138,7 +140,17 @@ message(LServer, SUser, TS, Peer, Kind, Body) ->
                       [B] -> {B, <<>>}
                   end,
     #{archive_id => archive_id(LServer, SUser), mam_id => TS, remote_jid => Bare,
-      remote_resource => Res, is_groupchat => Kind == <<"groupchat">>, body => Body}.
+      remote_resource => Res, is_groupchat => Kind == <<"groupchat">>, body => cut(Body)}.
+
+%% The index refuses bodies over its max_body (64 KB): index their first 64 KB
+%% (cut at a character boundary).
+cut(Body) when byte_size(Body) =< ?MAX_BODY ->
+    Body;
+cut(Body) ->
+    case unicode:characters_to_binary(binary:part(Body, 0, ?MAX_BODY)) of
+        Bin when is_binary(Bin) -> Bin;
+        {_, Good, _} -> Good
+    end.
 
 %%%===================================================================
 %%% Hooks
@@ -317,7 +329,7 @@ catch_up(Host, Index, SUser, After, Acc) ->
         {selected, _, Rows} ->
             Msgs = [message(Host, SUser, binary_to_integer(TS), text(Peer), text(Kind), text(Txt))
                     || [TS, Peer, Kind, Txt] <- Rows],
-            ok = xmpp_accel_mam:index(Index, Msgs),
+            ok = index_batch(Host, Index, Msgs),
             #{mam_id := Last} = lists:last(Msgs),
             case length(Rows) < ?BATCH of
                 true -> {ok, Acc + length(Rows)};
@@ -329,6 +341,24 @@ catch_up(Host, Index, SUser, After, Acc) ->
 
 text(B) when is_binary(B) -> B;
 text(_) -> <<>>.  % NULL
+
+%% A batch the index refuses goes one by one, the refused messages skipped.
+index_batch(Host, Index, Msgs) ->
+    case xmpp_accel_mam:index(Index, Msgs) of
+        ok ->
+            ok;
+        {error, {bad_input, _}} ->
+            lists:foreach(
+              fun(#{mam_id := Id} = M) ->
+                      case xmpp_accel_mam:index(Index, [M]) of
+                          ok -> ok;
+                          Err -> ?WARNING_MSG("xmpp_accel index of message ~p on ~ts skipped: ~p",
+                                              [Id, Host, Err])
+                      end
+              end, Msgs);
+        Err ->
+            Err
+    end.
 
 %% @private the `server_host' condition of ejabberd's new SQL schema.
 host_match(Host) ->
