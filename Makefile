@@ -12,7 +12,7 @@ export XEP_CORPUS
 TOOLS_EBIN := $(ERL_DIR)/_build/tools/ebin
 ERL_LIBS_DEFAULT := $(ERL_DIR)/_build/default/lib
 
-.PHONY: all build deps test test-rust test-erlang test-elixir test-e2e test-ejabberd test-ejabberd-fulltext run bench-xml bench-fanout bench-mam bench-tls lint fuzz clean
+.PHONY: all build deps test test-rust test-erlang test-elixir test-e2e test-ejabberd test-ejabberd-fulltext run bench-xml bench-fanout bench-mam bench-tls lint fuzz test-fuzz clean
 
 all: build
 
@@ -34,7 +34,7 @@ $(TOOLS_EBIN)/xmpp_stream_replay.beam: $(ERL_DIR)/tools/xmpp_stream_replay.erl $
 run: build $(TOOLS_EBIN)/xmpp_stream_replay.beam
 	ERL_LIBS=$(ERL_LIBS_DEFAULT) erl -noshell -pa $(TOOLS_EBIN) -s xmpp_stream_replay main $(FILE)
 
-test: deps test-rust test-erlang test-elixir test-e2e
+test: deps test-rust test-erlang test-elixir test-e2e test-fuzz
 	@echo "make test: all suites passed"
 
 test-rust:
@@ -79,11 +79,31 @@ bench-tls: build
 bench-mam:
 	bash bench/mam/run.sh
 
-# Fuzzing (not part of make test): each target for FUZZ_SECONDS (needs cargo-fuzz).
+# Fuzzing: every target in fuzz/fuzz_targets (a new one joins by itself)
+# for FUZZ_SECONDS each, from its seed corpus in the tree
+# (fuzz/corpus/<target>/seed*); what a run finds goes to
+# fuzz/target/fuzz-corpus/<target> and crashes to fuzz/artifacts/<target>.
+# Every target runs even if one fails; the exit code says whether any did.
+# cargo-fuzz is installed when missing; it needs nightly features
+# (RUSTC_BOOTSTRAP=1). `make test` runs a FUZZ_SMOKE_SECONDS smoke of each.
 FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 20
+FUZZ_DIR := native/xmpp_accel_core/fuzz
 fuzz:
-	cd native/xmpp_accel_core/fuzz && for t in stream_parser element_parser tls_records; do \
-	  RUSTC_BOOTSTRAP=1 cargo fuzz run $$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) -max_len=4096 || exit 1; done
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	@cd $(FUZZ_DIR) && failed=""; \
+	for f in fuzz_targets/*.rs; do t=$$(basename "$$f" .rs); \
+	  mkdir -p "corpus/$$t" "target/fuzz-corpus/$$t"; \
+	  echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
+	  RUSTC_BOOTSTRAP=1 cargo fuzz run "$$t" "target/fuzz-corpus/$$t" "corpus/$$t" -- \
+	    -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -print_final_stats=1 \
+	    && echo "fuzz: $$t passed" || { echo "fuzz: $$t FAILED"; failed="$$failed $$t"; }; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: FAILED:$$failed"; exit 1; fi; \
+	echo "fuzz: every target passed"
+
+test-fuzz:
+	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS)
 
 lint:
 	cargo fmt --all -- --check
