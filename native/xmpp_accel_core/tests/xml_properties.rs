@@ -1,7 +1,10 @@
 //! Properties of the XML core (proptest):
 //! - serialise-then-parse gives back the same element (round trip), compact and pretty;
 //! - a stream gives the same events however it is cut into chunks;
-//! - arbitrary bytes never panic the parser, in any mode or chunking;
+//! - arbitrary bytes never panic the parser, in any mode or chunking, and
+//!   give the same events and the same verdict however they are cut (the
+//!   chunking property stated in `src/xml/parser.rs`, also fuzzed by
+//!   `fuzz/fuzz_targets/stream_parser.rs`);
 //! - the parser agrees with a naive reference on which texts need escaping.
 
 use proptest::prelude::*;
@@ -60,6 +63,29 @@ fn parse_chunks(mode: Mode, chunks: &[&[u8]]) -> Result<Vec<String>, String> {
         p.clear_events();
     }
     Ok(out)
+}
+
+/// The events a caller sees, up to the first error, and the verdict once
+/// all chunks are in (after `check_pending`).
+fn seen_and_verdict(mode: Mode, chunks: &[&[u8]]) -> (Vec<String>, Result<(), String>) {
+    let mut p = Parser::new(
+        mode,
+        Limits {
+            max_element_size: 0,
+            max_depth: 5,
+            max_attrs: 4,
+        },
+    );
+    let mut out = Vec::new();
+    for c in chunks {
+        let r = p.feed(c);
+        out.extend(events(p.tape()));
+        p.clear_events();
+        if let Err(e) = r {
+            return (out, Err(e.to_string()));
+        }
+    }
+    (out, p.check_pending().map_err(|e| e.to_string()))
 }
 
 fn split_at_points(bytes: &[u8], mut points: Vec<usize>) -> Vec<&[u8]> {
@@ -130,6 +156,31 @@ proptest! {
             let _ = p.feed(&data);
             let _ = p.finish();
         }
+    }
+
+    #[test]
+    fn arbitrary_bytes_same_events_and_verdict_in_any_chunking(
+        data in prop::collection::vec(any::<u8>(), 0..300),
+        points in prop::collection::vec(any::<usize>(), 0..8),
+        mode in prop::sample::select(vec![Mode::Stream, Mode::Elements]),
+    ) {
+        let whole = seen_and_verdict(mode, &[&data]);
+        prop_assert_eq!(seen_and_verdict(mode, &split_at_points(&data, points)), whole);
+    }
+
+    #[test]
+    fn mutated_stanzas_same_events_and_verdict_in_any_chunking(
+        e in element(),
+        at in any::<usize>(),
+        byte in any::<u8>(),
+        points in prop::collection::vec(any::<usize>(), 0..8),
+    ) {
+        let mut bytes = b"<stream:stream xmlns:stream='s'>".to_vec();
+        bytes.extend_from_slice(&e.to_bytes(Style::Compact));
+        let i = at % bytes.len();
+        bytes[i] = byte;
+        let whole = seen_and_verdict(Mode::Stream, &[&bytes]);
+        prop_assert_eq!(seen_and_verdict(Mode::Stream, &split_at_points(&bytes, points)), whole);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use super::chars::is_xml_char;
 use super::error::{lossy, XmlError};
-use memchr::memchr;
+use memchr::{memchr, memchr2};
 
 /// Where decoded text goes: character data or an attribute value.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -84,8 +84,7 @@ pub fn unescape_into(raw: &[u8], ctx: Context, out: &mut Vec<u8>) -> Result<(), 
             NON_ASCII => i += check_char_at(raw, i)?,
             AMP => {
                 out.extend_from_slice(&raw[start..i]);
-                let end = memchr(b';', &raw[i..])
-                    .ok_or_else(|| XmlError::UndefinedEntity(lossy(&raw[i + 1..])))?;
+                let end = reference_end(raw, i)?;
                 push_reference(&raw[i + 1..i + end], out)?;
                 i += end + 1;
                 start = i;
@@ -151,6 +150,25 @@ fn check_char_at(raw: &[u8], i: usize) -> Result<usize, XmlError> {
         return Err(XmlError::InvalidChar(c as u32));
     }
     Ok(len)
+}
+
+/// The longest reference, `&` and `;` included: a `;` must come within
+/// this many bytes of its `&`.
+pub const MAX_REFERENCE: usize = 64;
+
+/// Where the reference at `raw[amp] == b'&'` ends: the offset of its `;`
+/// from `amp`. A reference is cut short by the next `&` (no name holds one),
+/// by the end of `raw`, or after [`MAX_REFERENCE`] bytes; the error then
+/// names the bytes it read. The result depends only on the bytes up to the
+/// `;` or the cut, so a stream parser that waits for a whole reference gives
+/// the same answer however the input was chunked.
+pub fn reference_end(raw: &[u8], amp: usize) -> Result<usize, XmlError> {
+    let window = &raw[amp + 1..raw.len().min(amp + MAX_REFERENCE)];
+    match memchr2(b';', b'&', window) {
+        Some(n) if window[n] == b';' => Ok(n + 1),
+        Some(n) => Err(XmlError::UndefinedEntity(lossy(&window[..n]))),
+        None => Err(XmlError::UndefinedEntity(lossy(window))),
+    }
 }
 
 /// Resolves one reference `&name;` (given without `&` and `;`).

@@ -39,7 +39,9 @@
 
 use super::chars::{check_name, check_text, incomplete_utf8_tail};
 use super::error::{lossy, XmlError};
-use super::escape::{is_whitespace, normalize_line_ends_into, unescape_into, Context};
+use super::escape::{
+    is_whitespace, normalize_line_ends_into, unescape_into, Context, MAX_REFERENCE,
+};
 use super::limits::Limits;
 use super::namespaces::Scopes;
 use super::tag::{scan_end, scan_start, AttrRange, Scan};
@@ -74,9 +76,6 @@ pub enum Whitespace {
     /// in CDATA sections, or written as references (`&#32;`) is kept.
     DropBetweenMarkup,
 }
-
-/// The longest reference (`&...;`) that may wait for its `;` across chunks.
-const MAX_REFERENCE: usize = 64;
 
 /// An incremental parser. Feed it chunks; complete events appear on its tape.
 #[derive(Debug)]
@@ -446,14 +445,12 @@ impl Parser {
                 raw
             }
             None => {
-                let safe = safe_text_end(rest)?;
-                if self.open_lens.is_empty()
-                    && !self.stream_text_allowed()
-                    && !is_whitespace(&rest[..safe])
+                // (all of it: the bytes kept back are not white space either)
+                if self.open_lens.is_empty() && !self.stream_text_allowed() && !is_whitespace(rest)
                 {
                     return Err(self.stray_text_error());
                 }
-                &rest[..safe]
+                &rest[..safe_text_end(rest)]
             }
         };
         if raw.is_empty() {
@@ -768,22 +765,22 @@ impl Parser {
 /// How much of a trailing run of text (no `<` in it) can be decoded now:
 /// all but an unfinished reference, a carriage return that may be followed by
 /// a newline, or the first bytes of a UTF-8 sequence.
-fn safe_text_end(text: &[u8]) -> Result<usize, XmlError> {
+fn safe_text_end(text: &[u8]) -> usize {
     if let Some(amp) = memrchr(b'&', text) {
         if memchr(b';', &text[amp..]).is_none() {
-            if text.len() - amp > MAX_REFERENCE {
-                return Err(XmlError::UndefinedEntity(lossy(
-                    &text[amp + 1..amp + MAX_REFERENCE],
-                )));
+            if text.len() - amp >= MAX_REFERENCE {
+                // it can no longer end: decode up to where its error shows
+                // (after any error in the text before it)
+                return amp + MAX_REFERENCE;
             }
-            return Ok(amp);
+            return amp;
         }
     }
     let mut end = text.len() - incomplete_utf8_tail(text);
     if end > 0 && text[end - 1] == b'\r' {
         end -= 1;
     }
-    Ok(end)
+    end
 }
 
 /// True when quick-xml stopped only because the input ended inside a token.

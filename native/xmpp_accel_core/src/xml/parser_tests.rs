@@ -339,3 +339,27 @@ fn stream_text_between_stanzas_on_request() {
     let mut p = Parser::new(Mode::Stream, Limits::default()).with_stream_text(true);
     assert!(p.feed(b"junk<s>").is_err());
 }
+
+#[test]
+fn error_in_an_unfinished_tag_waits_for_its_end_or_check_pending() {
+    // found by the stream fuzzer: fed whole, the bad attribute is refused at
+    // once; fed in pieces, the unfinished tag is not scanned again until its
+    // `>` comes, or until check_pending
+    let input = b"<stream fssag to='a";
+    let mut whole = Parser::new(Mode::Stream, Limits::default());
+    let expected = whole.feed(input).unwrap_err();
+    let mut cut = Parser::new(Mode::Stream, Limits::default());
+    for c in input.chunks(5) {
+        cut.feed(c).unwrap();
+    }
+    assert_eq!(cut.check_pending(), Err(expected.clone()));
+    // final, as any error
+    assert_eq!(cut.feed(b">"), Err(expected.clone()));
+    assert_eq!(whole.check_pending(), Err(expected));
+    // an unfinished but correct tag is no error
+    let mut p = Parser::new(Mode::Stream, Limits::default());
+    p.feed(b"<stream to='a").unwrap();
+    p.check_pending().unwrap();
+    p.feed(b"'><a/>").unwrap();
+    assert_eq!(render(p.tape()), vec!["start:<stream to='a'/>", "<a/>"]);
+}

@@ -75,11 +75,14 @@ fn skip_space(buf: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// A syntax error at the offending byte `buf[at]`, shown with up to 24
+/// bytes of the tag that end with it. Only bytes up to the fault are shown,
+/// so the text does not depend on how much input followed it in the chunk.
 fn malformed(buf: &[u8], at: usize, what: &str) -> XmlError {
-    let at = at.min(buf.len());
+    let end = (at + 1).min(buf.len());
     XmlError::Syntax(format!(
         "{what} near '{}'",
-        lossy(&buf[at..buf.len().min(at + 24)])
+        lossy(&buf[end.saturating_sub(24)..end])
     ))
 }
 
@@ -142,13 +145,13 @@ pub fn scan_start(buf: &[u8], attrs: &mut Vec<AttrRange>) -> Result<Scan, XmlErr
         match buf.get(eq) {
             None => return Ok(Scan::Incomplete),
             Some(b'=') => {}
-            Some(_) => return Err(malformed(buf, n0, "'=' expected after attribute name")),
+            Some(_) => return Err(malformed(buf, eq, "'=' expected after attribute name")),
         }
         let q = skip_space(buf, eq + 1);
         let quote = match buf.get(q) {
             None => return Ok(Scan::Incomplete),
             Some(&c @ (b'\'' | b'"')) => c,
-            Some(_) => return Err(malformed(buf, n0, "attribute value must be quoted")),
+            Some(_) => return Err(malformed(buf, q, "attribute value must be quoted")),
         };
         let v0 = q + 1;
         let v1 = match memchr2(quote, b'<', &buf[v0..]) {
@@ -192,7 +195,7 @@ pub fn scan_end(buf: &[u8]) -> Result<Scan, XmlError> {
             name_end,
             len: close + 1,
         }),
-        Some(_) => Err(malformed(buf, 2, "malformed end tag")),
+        Some(_) => Err(malformed(buf, close, "malformed end tag")),
     }
 }
 
