@@ -137,11 +137,19 @@ struct Req<'a> {
 ///   skipped) is not archived;
 /// - disco#items with RSM `<before/>` near the start returns the items
 ///   before the given one only, `<after/>` the last item an empty page;
-///   MongooseIM returns a wrong page or crashes there.
+///   MongooseIM returns a wrong page or crashes there;
+/// - blank text between `<user/>` and `<room/>` items of a blocking request
+///   is accepted (MongooseIM refuses a pretty-printed blocking request);
+/// - versions, generated room names and message ids are MongooseIM's
+///   `Mega-Secs-Micro` timestamp with `-N` (a per-service counter) added, so
+///   two changes in one microsecond still get distinct versions.
 ///
 /// Not covered: `rooms_in_rosters` (a component cannot edit rosters), MAM
-/// queries (answered by the caller; other namespaces get MongooseIM's
-/// `feature-not-implemented` "mod_muc_iq returns error").
+/// queries (the caller answers `urn:xmpp:mam:*` IQs to rooms before calling
+/// [`Service::handle`], which gives other namespaces MongooseIM's
+/// `feature-not-implemented` "mod_muc_iq returns error"), and XEP-0359
+/// `<stanza-id/>` (the caller's archive assigns it; see
+/// [`Broadcast::archived`]).
 pub struct Service {
     domain: BareJid,
     options: Options,
