@@ -502,3 +502,128 @@ proptest! {
         }
     }
 }
+
+fn items_and_set(out: &[Output]) -> (Vec<String>, BTreeMap<String, String>) {
+    let [Output::Direct { stanza, .. }] = out else {
+        panic!("{out:?}")
+    };
+    let q = children(stanza).next().expect("a query");
+    let items = children(q)
+        .filter(|c| c.name == "item")
+        .map(|c| c.attr("jid").unwrap().to_string())
+        .collect();
+    let set = children(q)
+        .find(|c| c.name == "set")
+        .map(|s| children(s).map(|c| (c.name.clone(), text(c))).collect())
+        .unwrap_or_default();
+    (items, set)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Paging disco#items forwards with `<after/>` and backwards with
+    /// `<before/>` visits every room of the user once, in order.
+    #[test]
+    fn disco_pages_cover_the_rooms(
+        rooms in prop::collection::btree_set("[a-z]{1,6}", 0..20),
+        others in prop::collection::btree_set("[a-z]{1,6}", 0..5),
+        per_page in prop::option::of(1usize..6),
+        max in prop::option::of(1i64..8),
+    ) {
+        let svc = Service::new(MUC, Options { rooms_per_page: per_page, ..Options::default() }).unwrap();
+        let mut store = MemoryStore::new();
+        let create = |room: &str| format!(
+            "<iq from='FROM' to='{room}@{MUC}' id='c' type='set'><query xmlns='urn:xmpp:muclight:0#create'/></iq>");
+        for r in &rooms {
+            send(&svc, &mut store, "alice@s", &create(r));
+        }
+        for r in others.difference(&rooms) {
+            send(&svc, &mut store, "bob@s", &create(r));
+        }
+        let expected: Vec<String> = rooms.iter().map(|r| format!("{r}@{MUC}")).collect();
+        let query = |rsm: &str| format!(
+            "<iq from='FROM' to='{MUC}' id='d' type='get'><query xmlns='http://jabber.org/protocol/disco#items'>{rsm}</query></iq>");
+        let max_el = max.map(|m| format!("<max>{m}</max>")).unwrap_or_default();
+        let page = (match (max, per_page) {
+            (Some(m), Some(p)) => Some((m as usize).min(p)),
+            (Some(m), None) => Some(m as usize),
+            (None, p) => p,
+        }).unwrap_or(usize::MAX);
+        // forwards
+        let mut seen: Vec<String> = Vec::new();
+        let mut rsm = format!("<set xmlns='http://jabber.org/protocol/rsm'>{max_el}</set>");
+        loop {
+            let (items, set) = items_and_set(&send(&svc, &mut store, "alice@s", &query(&rsm)));
+            prop_assert!(items.len() <= page);
+            if !expected.is_empty() {
+                prop_assert_eq!(set.get("count"), Some(&expected.len().to_string()));
+            }
+            if items.is_empty() {
+                break;
+            }
+            prop_assert_eq!(set.get("first"), items.first());
+            prop_assert_eq!(set.get("last"), items.last());
+            seen.extend(items.iter().cloned());
+            rsm = format!("<set xmlns='http://jabber.org/protocol/rsm'>{max_el}<after>{}</after></set>", items.last().unwrap());
+        }
+        prop_assert_eq!(&seen, &expected);
+        // backwards, from the end
+        let mut seen: Vec<String> = Vec::new();
+        let mut rsm = format!("<set xmlns='http://jabber.org/protocol/rsm'>{max_el}<before/></set>");
+        loop {
+            let (items, _) = items_and_set(&send(&svc, &mut store, "alice@s", &query(&rsm)));
+            if items.is_empty() {
+                break;
+            }
+            seen.splice(0..0, items.iter().cloned());
+            rsm = format!("<set xmlns='http://jabber.org/protocol/rsm'>{max_el}<before>{}</before></set>", items[0]);
+        }
+        prop_assert_eq!(&seen, &expected);
+        // without RSM: the first page (rooms_per_page), or everything
+        let (items, _) = items_and_set(&send(&svc, &mut store, "alice@s", &query("")));
+        let n = per_page.unwrap_or(usize::MAX).min(expected.len());
+        prop_assert_eq!(&items[..], &expected[..n]);
+    }
+
+    /// A blocking list is what its denials and allows left, in any order.
+    #[test]
+    fn blocking_list_follows_its_changes(
+        ops in prop::collection::vec(prop::collection::vec((any::<bool>(), any::<bool>(), 0..4usize), 1..4), 1..12),
+    ) {
+        let svc = Service::new(MUC, Options::default()).unwrap();
+        let mut store = MemoryStore::new();
+        let mut model: BTreeSet<(String, String)> = BTreeSet::new();
+        for batch in ops {
+            let mut items = String::new();
+            // MongooseIM applies a request's items last to first
+            for (room, deny, i) in batch.iter().rev() {
+                let (kind, jid) = if *room { ("room", format!("r{i}@{MUC}")) } else { ("user", format!("u{i}@s")) };
+                if *deny {
+                    model.insert((kind.to_string(), jid));
+                } else {
+                    model.remove(&(kind.to_string(), jid));
+                }
+            }
+            for (room, deny, i) in &batch {
+                let (kind, jid) = if *room { ("room", format!("r{i}@{MUC}")) } else { ("user", format!("u{i}@s")) };
+                let action = if *deny { "deny" } else { "allow" };
+                items.push_str(&format!("<{kind} action='{action}'>{jid}</{kind}>"));
+            }
+            let out = send(&svc, &mut store, "alice@s", &format!(
+                "<iq from='FROM' to='{MUC}' id='b' type='set'><query xmlns='urn:xmpp:muclight:0#blocking'>{items}</query></iq>"));
+            prop_assert_eq!(out.len(), 1);
+            let out = send(&svc, &mut store, "alice@s", &format!(
+                "<iq from='FROM' to='{MUC}' id='g' type='get'><query xmlns='urn:xmpp:muclight:0#blocking'/></iq>"));
+            let [Output::Direct { stanza, .. }] = out.as_slice() else { panic!("{out:?}") };
+            let q = children(stanza).next().unwrap();
+            let listed: BTreeSet<(String, String)> = children(q)
+                .map(|c| {
+                    assert_eq!(c.attr("action"), Some("deny"));
+                    (c.name.clone(), text(c))
+                })
+                .collect();
+            prop_assert_eq!(&listed, &model);
+        }
+    }
+}
