@@ -276,7 +276,11 @@ impl Service {
         if ty != "groupchat" || req.to.node().is_none() {
             return Err(StanzaError::bad_request().into());
         }
-        let room = self.member_room(store, req)?;
+        let mut affs = match store.room_affiliations(&req.to)? {
+            Some(a) if a.iter().any(|(u, _)| *u == req.sender) => a,
+            _ => return Err(StanzaError::ItemNotFound.into()),
+        };
+        affs.sort_by(|a, b| user_order(&a.0, &b.0));
         let id = match req.stanza.attr("id") {
             Some(id) => id.to_owned(),
             None => self.unique(),
@@ -295,7 +299,7 @@ impl Service {
         req.out.push(Output::Broadcast(Broadcast {
             room: req.to.clone(),
             stanza: msg,
-            recipients: room.affiliations.iter().map(|(u, _)| u.clone()).collect(),
+            recipients: affs.into_iter().map(|(u, _)| u).collect(),
             archived: true,
         }));
         Ok(())

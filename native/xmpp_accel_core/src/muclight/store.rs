@@ -88,6 +88,16 @@ pub trait RoomStore {
     /// The room, if it exists.
     fn room(&mut self, room: &BareJid) -> Result<Option<Room>, StoreError>;
 
+    /// The occupants of the room, if it exists: all a room message needs
+    /// (MongooseIM caches exactly this, `cache_affs`). The default reads the
+    /// whole room; a backend may answer from a cache or a narrower query.
+    fn room_affiliations(
+        &mut self,
+        room: &BareJid,
+    ) -> Result<Option<Vec<(BareJid, Affiliation)>>, StoreError> {
+        Ok(self.room(room)?.map(|r| r.affiliations))
+    }
+
     /// Stores a new room; `Ok(false)` (nothing written) if `room` exists.
     /// Also records `room` in each occupant's room list.
     fn create_room(&mut self, room: &BareJid, data: &Room) -> Result<bool, StoreError>;
