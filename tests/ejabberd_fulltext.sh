@@ -64,10 +64,10 @@ ejd_ctl_args
 
 pg_stop() { # fast shutdown (SIGINT) by pid, then KILL
     if alive "$pg_pid"; then
-        kill -INT "$pg_pid" 2>/dev/null
-        wait_gone "$pg_pid" 30 || kill -KILL "$pg_pid" 2>/dev/null
+        kill -INT "$pg_pid" 2>/dev/null || true
+        wait_gone "$pg_pid" 30 || kill -KILL "$pg_pid" 2>/dev/null || true
     fi
-    [ -n "$pg_pid" ] && wait "$pg_pid" 2>/dev/null
+    if [ -n "$pg_pid" ]; then wait "$pg_pid" 2>/dev/null || true; fi
     pg_pid=""
     return 0
 }

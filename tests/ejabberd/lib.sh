@@ -166,15 +166,16 @@ ejd_start() { # timeout_seconds
 }
 
 # Stops the node started by ejd_start: ejabberdctl stop, then TERM and KILL
-# by pid if it lingers.
+# by pid if it lingers. Safe under set -e (the wrapper's exit code is not
+# ours to judge).
 ejd_stop() {
     if alive "$beam_pid" || alive "$wrapper_pid"; then
         ctl stop >/dev/null 2>&1 || true
-        wait_gone "$beam_pid" 30 || { kill -TERM "$beam_pid" 2>/dev/null; wait_gone "$beam_pid" 5; }
-        alive "$beam_pid" && kill -KILL "$beam_pid" 2>/dev/null
-        wait_gone "$wrapper_pid" 5 || kill -TERM "$wrapper_pid" 2>/dev/null
+        wait_gone "$beam_pid" 30 || { kill -TERM "$beam_pid" 2>/dev/null; wait_gone "$beam_pid" 5 || true; }
+        if alive "$beam_pid"; then kill -KILL "$beam_pid" 2>/dev/null || true; fi
+        wait_gone "$wrapper_pid" 5 || kill -TERM "$wrapper_pid" 2>/dev/null || true
     fi
-    [ -n "$wrapper_pid" ] && wait "$wrapper_pid" 2>/dev/null
+    if [ -n "$wrapper_pid" ]; then wait "$wrapper_pid" 2>/dev/null || true; fi
     beam_pid=""
     wrapper_pid=""
     return 0

@@ -235,6 +235,12 @@ init([Host, Opts]) ->
             ejabberd_hooks:add(disco_sm_features, Host, ?MODULE, disco_sm_features, 60),
             ejabberd_hooks:add(user_send_packet, Host, ?MODULE, user_send_packet, 10),
             ?INFO_MSG("xmpp_accel full-text index for ~ts: ~ts", [Host, Dir]),
+            case mod_mam_opt:db_type(Host) of
+                xmpp_accel -> ok;
+                Other -> ?WARNING_MSG("mod_mam on ~ts has db_type ~ts, not xmpp_accel: nothing "
+                                      "is indexed and full-text queries are not answered from the index",
+                                      [Host, Other])
+            end,
             Self = self(),
             Margin = gen_mod:get_opt(catch_up_margin, Opts) * 1000000,
             Pid = spawn_link(fun() -> Self ! {caught_up, catch_up_all(Host, Index, Margin)} end),
