@@ -16,7 +16,9 @@
 //!   and writes one copy per resource with the fan-out template
 //!   ([`Broadcast::template`], [`crate::fanout::Template`]);
 //! - [`Output::Archive`]: a stanza for the room archive (what MongooseIM
-//!   hands to `mod_mam_muc` through its `filter_room_packet` hook).
+//!   hands to `mod_mam_muc` through its `filter_room_packet` hook);
+//! - [`Output::RoomDestroyed`]: the room is gone; delete its archive (as
+//!   MongooseIM's `forget_room` hook does).
 //!
 //! Behaviour follows MongooseIM's `mod_muc_light` (codec, room logic, option
 //! semantics, error conditions and texts); the few places where it does
@@ -48,6 +50,7 @@
 //!             }
 //!         }
 //!         Output::Archive(_entry) => { /* store _entry.stanza in the room archive */ }
+//!         Output::RoomDestroyed(_room) => { /* delete the room's archive */ }
 //!     }
 //! }
 //! let wire = String::from_utf8(wire).unwrap();

@@ -27,6 +27,9 @@ pub enum Output {
     Broadcast(Broadcast),
     /// A stanza for the room archive.
     Archive(ArchiveEntry),
+    /// The room is gone (destroyed, or its last occupant left): delete its
+    /// archive, as MongooseIM's `forget_room` hook makes `mod_mam_muc` do.
+    RoomDestroyed(BareJid),
 }
 
 /// A room stanza (`<message type='groupchat'/>`, `from` the room or the
@@ -134,7 +137,8 @@ struct Req<'a> {
 /// - the changed items of an occupant notification are in
 ///   [`super::user_order`] (MongooseIM's order is an artefact of its list
 ///   handling), and an occupant change that changes nothing (all additions
-///   skipped) is not archived;
+///   skipped) or empties the room is not archived (MongooseIM archives the
+///   latter just after deleting the room's archive);
 /// - disco#items with RSM `<before/>` near the start returns the items
 ///   before the given one only, `<after/>` the last item an empty page;
 ///   MongooseIM returns a wrong page or crashes there;
@@ -405,6 +409,7 @@ impl Service {
                     ));
                     self.notify(req, children, vec![u.clone()], false);
                 }
+                req.out.push(Output::RoomDestroyed(req.to.clone()));
                 self.result(req, None);
             }
             _ => return Err(StanzaError::bad_request().into()),
@@ -553,11 +558,11 @@ impl Service {
         Ok(())
     }
 
-    /// Stores an occupant change (destroying the room when it is left
-    /// empty) and adds its outputs: the archive entry (new version, every
-    /// change), the full change with both versions for staying occupants,
-    /// `none` alone for leavers, their own affiliation and the new version
-    /// for newcomers.
+    /// Stores an occupant change and adds its outputs: the archive entry
+    /// (new version, every change), the full change with both versions for
+    /// staying occupants, `none` alone for leavers, their own affiliation and
+    /// the new version for newcomers. A room left empty is destroyed instead
+    /// of archiving ([`Output::RoomDestroyed`] after the notifications).
     fn commit_affs<S: RoomStore + ?Sized>(
         &self,
         store: &mut S,
@@ -574,9 +579,11 @@ impl Service {
             store.set_affiliations(room_jid, &c.new, &version, &c.joined, &c.left)?;
         }
         let items = || c.changed.iter().map(|(u, a)| codec::user(u, *a));
-        let mut arch = vec![kv("version", &version)];
-        arch.extend(items());
-        archive(out, room_jid, id, &envelope(ns::AFFILIATIONS, arch));
+        if !c.new.is_empty() {
+            let mut arch = vec![kv("version", &version)];
+            arch.extend(items());
+            archive(out, room_jid, id, &envelope(ns::AFFILIATIONS, arch));
+        }
         let left: BTreeSet<&BareJid> = c.left.iter().collect();
         let joined: BTreeSet<&BareJid> = c.joined.iter().collect();
         let staying: Vec<BareJid> = room
@@ -618,6 +625,9 @@ impl Service {
                 vec![u.clone()],
                 false,
             );
+        }
+        if c.new.is_empty() {
+            out.push(Output::RoomDestroyed(room_jid.clone()));
         }
         Ok(())
     }

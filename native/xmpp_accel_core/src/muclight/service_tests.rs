@@ -545,6 +545,11 @@ fn leaving_one_by_one_destroys_the_room() {
     assert_eq!(w.affs("coven"), vec![("bob@s".into(), Affiliation::Owner)]);
     let out = w.send("bob@s", &leave("bob@s"));
     assert_eq!(broadcasts(&out).len(), 1);
+    assert!(archives(&out).is_empty());
+    assert_eq!(
+        out[out.len() - 2],
+        Output::RoomDestroyed(jid(&format!("coven@{MUC}")))
+    );
     assert!(w.store.rooms().is_empty());
     assert!(w.store.user_rooms(&jid("bob@s")).unwrap().is_empty());
 }
@@ -576,7 +581,15 @@ fn removing_a_user_leaves_their_rooms() {
             .count(),
         2
     );
-    assert_eq!(archives(&out).len(), 2);
+    assert_eq!(archives(&out).len(), 1);
+    let gone: Vec<&Output> = out
+        .iter()
+        .filter(|o| matches!(o, Output::RoomDestroyed(_)))
+        .collect();
+    assert_eq!(
+        gone,
+        vec![&Output::RoomDestroyed(jid(&format!("solo@{MUC}")))]
+    );
     assert!(!out.iter().any(|o| matches!(o, Output::Direct { .. })));
 }
 
@@ -598,6 +611,10 @@ fn destroy_room() {
         ]
     );
     assert!(archives(&out).is_empty());
+    assert_eq!(
+        out[out.len() - 2],
+        Output::RoomDestroyed(jid(&format!("coven@{MUC}")))
+    );
     assert!(is_result(out.last().unwrap()));
     assert!(w.store.rooms().is_empty());
     assert_eq!(error_of(&w.send("alice@s", &destroy)), NOT_FOUND);
