@@ -7,7 +7,8 @@
 %%% it there. `start/0' returns `{skip, Why}' when fast_xml is not installed.
 -module(reference_fast_xml).
 
--export([start/0, stop/1, which/1, parse_element/2, stream_events/2, element_to_binary/2]).
+-export([start/0, stop/1, which/1, parse_element/2, stream_events/2, element_to_binary/2,
+         outcome/4, outcome/3, load/2]).
 %% run in the peer
 -export([remote_stream_events/1, remote_stream_events_collect/0]).
 
@@ -31,6 +32,26 @@ parse_element(Peer, Bin) ->
 
 element_to_binary(Peer, El) ->
     peer:call(Peer, fxml, element_to_binary, [El]).
+
+%% @doc What `M:F(Args)' does in the peer, as `outcome/3' puts it.
+-spec outcome(pid(), module(), atom(), list()) -> {ok, term()} | {error | exit | throw, term()}.
+outcome(Peer, M, F, Args) ->
+    peer:call(Peer, ?MODULE, outcome, [M, F, Args], 120000).
+
+%% @doc What `M:F(Args)' does here (also run in the peer): `{ok, Result}'
+%% or `{Class, Reason}' of the exception (the stack left out).
+-spec outcome(module(), atom(), list()) -> {ok, term()} | {error | exit | throw, term()}.
+outcome(M, F, Args) ->
+    try {ok, apply(M, F, Args)}
+    catch Class:Reason -> {Class, Reason}
+    end.
+
+%% @doc Loads this VM's `Mod' (a test module) into the peer.
+-spec load(pid(), module()) -> ok.
+load(Peer, Mod) ->
+    {Mod, Bin, File} = code:get_object_code(Mod),
+    {module, Mod} = peer:call(Peer, code, load_binary, [Mod, File, Bin]),
+    ok.
 
 %% @doc The events the real fxml_stream sends for `Chunks' (no_gen_server),
 %% text between stanzas joined.
