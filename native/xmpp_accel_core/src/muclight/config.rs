@@ -109,6 +109,9 @@ pub enum SchemaError {
     #[error("config_schema: empty field name")]
     /// A `field` or `internal_key` is empty.
     EmptyField,
+    /// `version` and `prev-version` name the room version on the wire.
+    #[error("config_schema: field name {0} is reserved")]
+    ReservedField(String),
     /// `roomname` must be a string, `all_can_configure` and `all_can_invite` booleans.
     #[error("config_schema: reserved key {key} must be a {expected}")]
     ReservedType {
@@ -147,13 +150,17 @@ impl Default for ConfigSchema {
 }
 
 impl ConfigSchema {
-    /// Validates and sorts `fields`: names must be non-empty, and the
+    /// Validates and sorts `fields`: names must be non-empty and not
+    /// `version` or `prev-version` (the extension reserves them), and the
     /// reserved keys must have their types (`roomname` a string,
     /// `all_can_configure` and `all_can_invite` booleans).
     pub fn new(fields: Vec<SchemaField>) -> Result<Self, SchemaError> {
         for f in &fields {
             if f.field.is_empty() || f.internal_key.is_empty() {
                 return Err(SchemaError::EmptyField);
+            }
+            if f.field == "version" || f.field == "prev-version" {
+                return Err(SchemaError::ReservedField(f.field.clone()));
             }
             let expected = match f.internal_key.as_str() {
                 "roomname" => Some(("string", matches!(f.default, ConfigValue::String(_)))),
@@ -366,6 +373,14 @@ mod tests {
         assert_eq!(
             typed.merge(&[], &raw(&[("display-lines", "+5")])),
             raw(&[("display-lines", "+5")])
+        );
+        assert_eq!(
+            ConfigSchema::new(vec![SchemaField {
+                field: "prev-version".into(),
+                default: ConfigValue::Integer(1),
+                internal_key: "pv".into(),
+            }]),
+            Err(SchemaError::ReservedField("prev-version".into()))
         );
         assert!(matches!(
             ConfigSchema::new(vec![SchemaField {
