@@ -841,3 +841,80 @@ fn storage_errors_become_internal_server_error() {
     };
     assert!(xml(stanza).contains("<internal-server-error"));
 }
+
+#[test]
+fn custom_config_schema() {
+    let field = |f: &str, v: &str| SchemaField {
+        field: f.into(),
+        default: ConfigValue::String(v.into()),
+        internal_key: f.into(),
+    };
+    let schema = ConfigSchema::new(vec![
+        field("music", "builtin:screams"),
+        field("background", "builtin:hell"),
+    ])
+    .unwrap();
+    let mut w = World::new(Options {
+        config_schema: schema,
+        ..Options::default()
+    });
+    w.room("testroom", "alice@s", &["bob@s"]);
+    let v = w.version("testroom");
+    let out = w.send("bob@s", &format!("<iq from='FROM' to='testroom@{MUC}' id='g' type='get'><query xmlns='urn:xmpp:muclight:0#configuration'/></iq>"));
+    assert_eq!(
+        direct(&out),
+        format!("<iq from='testroom@{MUC}' id='g' to='bob@s/res' type='result'><query xmlns='urn:xmpp:muclight:0#configuration'><version>{v}</version><music>builtin:screams</music><background>builtin:hell</background></query></iq>")
+    );
+    let set = |body: &str| {
+        format!("<iq from='FROM' to='testroom@{MUC}' id='s' type='set'><query xmlns='urn:xmpp:muclight:0#configuration'>{body}</query></iq>")
+    };
+    assert_eq!(
+        error_of(&w.send("alice@s", &set("<roomname>The Coven</roomname>"))),
+        bad_request(None)
+    );
+    let out = w.send(
+        "alice@s",
+        &set("<background>builtin:unicorns</background><music>builtin:rainbow</music>"),
+    );
+    assert!(broadcasts(&out)[0]
+        .1
+        .contains("<music>builtin:rainbow</music><background>builtin:unicorns</background>"));
+    // no roomname in the schema: disco#items names the room by its node
+    let out = w.send("bob@s", &format!("<iq from='FROM' to='{MUC}' id='d' type='get'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>"));
+    assert!(direct(&out).contains(&format!(
+        "<item jid='testroom@{MUC}' name='testroom' version='"
+    )));
+}
+
+#[test]
+fn explicit_owner_change_and_multiple_owners() {
+    let mut w = World::new(Options::default());
+    w.room("r", "alice@s", &["bob@s", "kate@s"]);
+    let set = |body: &str| {
+        format!("<iq from='FROM' to='r@{MUC}' id='a' type='set'><query xmlns='urn:xmpp:muclight:0#affiliations'>{body}</query></iq>")
+    };
+    let out = w.send("alice@s", &set("<user affiliation='none'>bob@s</user><user affiliation='none'>alice@s</user><user affiliation='owner'>kate@s</user>"));
+    assert!(is_result(out.last().unwrap()));
+    assert_eq!(w.affs("r"), vec![("kate@s".into(), Affiliation::Owner)]);
+
+    let mut w = World::new(Options {
+        allow_multiple_owners: true,
+        ..Options::default()
+    });
+    w.room("r", "alice@s", &["bob@s", "kate@s"]);
+    let out = w.send("alice@s", &set("<user affiliation='owner'>bob@s</user>"));
+    assert!(
+        broadcasts(&out)[0].1.contains("<version>")
+            && broadcasts(&out)[0]
+                .1
+                .ends_with("<user affiliation='owner'>bob@s</user></x><body/></message>")
+    );
+    assert_eq!(
+        w.affs("r"),
+        vec![
+            ("alice@s".into(), Affiliation::Owner),
+            ("bob@s".into(), Affiliation::Owner),
+            ("kate@s".into(), Affiliation::Member)
+        ]
+    );
+}
