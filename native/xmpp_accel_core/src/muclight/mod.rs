@@ -70,7 +70,7 @@ mod store;
 
 pub use affs::{apply_changes, user_order, AffChange, Affiliation, OwnerRules};
 pub use config::{ConfigSchema, ConfigValue, Options, SchemaError, SchemaField};
-pub use service::{ArchiveEntry, Broadcast, HandleError, Output, Service};
+pub use service::{ArchiveEntry, Broadcast, HandleError, InvalidDomain, Output, Service};
 pub use store::{BlockChange, BlockItem, BlockKind, MemoryStore, Room, RoomStore, StoreError};
 
 /// Re-exported: the JID types of the API (xmpp-rs `jid` crate).

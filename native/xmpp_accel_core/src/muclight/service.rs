@@ -91,6 +91,11 @@ pub struct HandleError {
     pub reply: Option<Box<Output>>,
 }
 
+/// [`Service::new`] was given something that is not a domain.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a component domain: {0:?}")]
+pub struct InvalidDomain(pub String);
+
 enum Flow {
     Stanza(StanzaError),
     Store(StoreError),
@@ -173,10 +178,11 @@ impl std::fmt::Debug for Service {
 impl Service {
     /// The service of component domain `domain` (a JID without node and
     /// resource, normalised by the `jid` crate).
-    pub fn new(domain: &str, options: Options) -> Result<Self, jid::Error> {
-        let d = BareJid::new(domain)?;
+    pub fn new(domain: &str, options: Options) -> Result<Self, InvalidDomain> {
+        let invalid = || InvalidDomain(domain.to_owned());
+        let d = BareJid::new(domain).map_err(|_| invalid())?;
         if d.node().is_some() {
-            return Err(jid::Error::NodeEmpty);
+            return Err(invalid());
         }
         Ok(Service {
             domain: d,

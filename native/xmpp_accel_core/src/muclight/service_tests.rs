@@ -184,6 +184,17 @@ fn create_room_notifies_each_occupant_with_own_affiliation() {
 }
 
 #[test]
+fn service_domain_must_be_a_domain() {
+    assert!(Service::new("MUC.Example.com", Options::default()).is_ok());
+    for bad in ["a@muc.example.com", "muc.example.com/r", "", "a@@b"] {
+        assert_eq!(
+            Service::new(bad, Options::default()).unwrap_err(),
+            InvalidDomain(bad.into())
+        );
+    }
+}
+
+#[test]
 fn create_unique_room_answers_from_the_service() {
     let mut w = World::new(Options::default());
     let out = w.send(
