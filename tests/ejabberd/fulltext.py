@@ -435,6 +435,8 @@ class Run:
             ("bad start", dict(fields=[(ft, "apple"), ("start", "yesterday")]), "bad-request"),
             ("unknown field next to the text", dict(fields=[(ft, "apple"), ("colour", "red")]), "bad-request"),
             ("RSM index", dict(fields=[(ft, "apple")], rsm={"max": 5, "index": 2}), "feature-not-implemented"),
+            ("start before 1970 (ejabberd's decoder refuses it)",
+             dict(fields=[(ft, "apple"), ("start", "1938-04-24T22:13:20Z")]), "bad-request"),
         ]
         for name, kw, cond in cases:
             async def one(kw=kw, cond=cond):
@@ -446,6 +448,15 @@ class Run:
                     return f"<{cond}/> ({e.iq['error']['type']})"
                 raise StepFailed(f"no error, expected {cond}")
             await self.step(f"errors: {name}", one)
+
+        async def huge_ids():
+            res, fin = await a.mam([(ft, "apple")], rsm={"max": 5, "after": str(10**30)})
+            r = fin_rsm(fin)
+            check(res == [] and r["complete"], f"after 10^30: {len(res)} results, {r}")
+            res, fin = await a.mam([(ft, "apple")], rsm={"max": 5, "before": str(10**30)})
+            check(len(res) == min(5, fin_rsm(fin)["count"]), f"before 10^30: {len(res)} results")
+            return "after: empty and complete; before: the last page"
+        await self.step("errors: RSM ids beyond 64 bits are no error", huge_ids)
 
         async def after_errors():
             res, fin = await a.mam([(ft, "apple")], rsm={"max": 1})

@@ -183,13 +183,16 @@ search_filter(ArchiveId, Text, Query) ->
              _ -> Q0
          end,
     Q2 = case proplists:get_value(start, Query) of
-             {_, _, _} = Start -> Q1#{start => misc:now_to_usec(Start)};
+             {_, _, _} = Start -> Q1#{start => clamp(misc:now_to_usec(Start))};
              _ -> Q1
          end,
     case proplists:get_value('end', Query) of
-        {_, _, _} = End -> Q2#{'end' => misc:now_to_usec(End)};
+        {_, _, _} = End -> Q2#{'end' => clamp(misc:now_to_usec(End))};
         _ -> Q2
     end.
+
+%% Mam ids are unsigned 64-bit: a time before 1970 is 0, beyond is the most.
+clamp(I) -> min(max(I, 0), 16#FFFFFFFFFFFFFFFF).
 
 %% RSM as mod_mam_sql reads it: `before' (an id: the messages before it; no
 %% id or a bad one: the last page), else `after' (a bad id: the first page).
@@ -210,7 +213,7 @@ page(_) ->
 
 id(Bin) ->
     try binary_to_integer(Bin) of
-        I when I >= 0 -> {ok, I};
+        I when I >= 0 -> {ok, clamp(I)};
         _ -> error
     catch _:_ -> error
     end.
