@@ -63,6 +63,7 @@
 mod affs;
 mod codec;
 mod config;
+pub mod conformance;
 mod service;
 #[cfg(test)]
 mod service_tests;
