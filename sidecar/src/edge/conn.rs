@@ -331,9 +331,8 @@ fn stream_header(kind: Kind, from: Option<&str>, starttls_features: bool) -> Vec
     out.extend_from_slice(stream_id().as_bytes());
     out.extend_from_slice(b"'");
     if let Some(from) = from {
-        out.extend_from_slice(b" from='");
+        out.extend_from_slice(b" from=");
         xmpp_accel_core::xml::escape::write_attr_value(from.as_bytes(), &mut out);
-        out.extend_from_slice(b"'");
     }
     out.extend_from_slice(b">");
     if starttls_features {

@@ -21,7 +21,7 @@ use rustls::pki_types::CertificateDer;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
-use super::certs::{load_certified_key, sni_candidates};
+use super::certs::{read_certified_key, sni_candidates};
 use super::TlsError;
 
 /// One loaded domain certificate.
@@ -156,7 +156,8 @@ fn normalize_domain(d: &str) -> String {
 fn load_pair(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>, TlsError> {
     let (c, k) = (cert.to_string_lossy(), key.to_string_lossy());
     let k = if c == k { "" } else { &k };
-    load_certified_key(&c, k)
+    // not the path-keyed cache: a reload must see renewed files
+    read_certified_key(&c, k)
         .map(|l| l.certified)
         .map_err(|e| TlsError::Config(format!("{}: {e}", cert.display())))
 }
