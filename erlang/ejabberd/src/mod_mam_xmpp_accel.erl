@@ -113,15 +113,16 @@ is_empty_for_room(LServer, LName, LHost) ->
 %%%===================================================================
 select(LServer, JidRequestor, #jid{luser = LUser} = JidArchive, Query, RSM, MsgType, Flags) ->
     case proplists:get_value(withtext, Query) of
-        Text when is_binary(Text), Text /= <<>> ->
+        WithText when is_binary(WithText), WithText /= <<>> ->
+            {Text, IdFilters} = unpack(WithText),
             SUser = case MsgType of
                         chat -> LUser;
                         _ -> jid:encode(JidArchive)
                     end,
             case mod_xmpp_accel_fulltext:index(LServer) of
                 {ok, Index} ->
-                    fulltext(LServer, Index, SUser, JidRequestor, JidArchive, Text, Query,
-                             RSM, MsgType, Flags, 1);
+                    fulltext(LServer, Index, SUser, JidRequestor, JidArchive, {Text, IdFilters},
+                             Query, RSM, MsgType, Flags, 1);
                 error ->
                     ?WARNING_MSG("full-text MAM query on ~ts, where mod_xmpp_accel_fulltext "
                                  "is not running", [LServer]),
@@ -132,8 +133,22 @@ select(LServer, JidRequestor, #jid{luser = LUser} = JidArchive, Query, RSM, MsgT
                                proplists:delete(withtext, Query), RSM, MsgType, Flags)
     end.
 
-fulltext(LServer, Index, SUser, JidRequestor, JidArchive, Text, Query, RSM, MsgType, Flags, Tries) ->
-    Base = search_filter(mod_xmpp_accel_fulltext:archive_id(LServer, SUser), Text, Query),
+%% The text and XEP-0313 id filters mod_xmpp_accel_fulltext packed into
+%% `withtext' (see its rename_fields/1), or a plain text.
+unpack(<<0, "xmpp_accel:", Packed/binary>>) ->
+    try binary_to_term(base64:decode(Packed), [safe]) of
+        {Text, Filters} when is_binary(Text), is_map(Filters) ->
+            {Text, maps:with([ids, after_id, before_id], Filters)}
+    catch _:_ ->
+        {<<>>, #{ids => []}}
+    end;
+unpack(Text) ->
+    {Text, #{}}.
+
+fulltext(LServer, Index, SUser, JidRequestor, JidArchive, {Text, IdFilters} = TF, Query, RSM,
+         MsgType, Flags, Tries) ->
+    Base = maps:merge(search_filter(mod_xmpp_accel_fulltext:archive_id(LServer, SUser), Text, Query),
+                      IdFilters),
     {Max, Page} = page(RSM),
     Search = fun(Q) -> xmpp_accel_mam:search(Index, maps:merge(Base, Q)) end,
     Result = case Max of
@@ -160,7 +175,7 @@ fulltext(LServer, Index, SUser, JidRequestor, JidArchive, Text, Query, RSM, MsgT
                             ?INFO_MSG("full-text index of ~ts/~ts had ~B ids the archive no longer has: "
                                       "dropped", [SUser, LServer, length(Missing)]),
                             mod_xmpp_accel_fulltext:delete_ids(LServer, SUser, Missing),
-                            fulltext(LServer, Index, SUser, JidRequestor, JidArchive, Text, Query,
+                            fulltext(LServer, Index, SUser, JidRequestor, JidArchive, TF, Query,
                                      RSM, MsgType, Flags, Tries - 1);
                         {ok, Msgs, _} ->
                             {Msgs, IsComplete, Count};

@@ -206,20 +206,73 @@ rewrite_query(_) ->
 %% Fields named by an alias with at most one value are replaced by one
 %% `withtext' (the first non-empty text among them and any `withtext');
 %% an alias with several values is left for mod_mam to refuse.
+%%
+%% XEP-0313's id filters (`{urn:xmpp:mam:2}ids', `before-id', `after-id',
+%% with or without the namespace), which ejabberd 23.01's form decoder does
+%% not know, travel with the text inside the `withtext' value of a query
+%% that has a text: `<<0, "xmpp_accel:", Base64>>' (a NUL cannot come from
+%% a client: XML has no way to write it) for mod_mam_xmpp_accel to read.
+%% Without a text, or with a bad id filter, they are left for mod_mam to
+%% refuse (bad-request).
 rename_fields(Fields) ->
     IsText = fun(#xdata_field{var = V, values = Vs}) ->
                      (lists:member(V, ?ALIASES) orelse V == <<"withtext">>) andalso length(Vs) =< 1
              end,
-    case [F || #xdata_field{var = V} = F <- Fields, lists:member(V, ?ALIASES), IsText(F)] of
-        [] ->
+    IsId = fun(#xdata_field{var = V}) -> id_filter(V) /= undefined end,
+    HasAlias = lists:any(fun(#xdata_field{var = V} = F) -> lists:member(V, ?ALIASES) andalso IsText(F) end,
+                         Fields),
+    case HasAlias orelse lists:any(IsId, Fields) of
+        false ->
             unchanged;
-        _ ->
+        true ->
             Pairs = [{V, Val} || #xdata_field{var = V, values = [Val]} = F <- Fields, IsText(F)],
-            Rest = [F || F <- Fields, not IsText(F)],
-            case xmpp_accel_mam:text_from_form(Pairs) of
-                undefined -> Rest;
-                Text -> Rest ++ [#xdata_field{var = <<"withtext">>, values = [Text]}]
+            {IdFields, Rest} = lists:partition(IsId, [F || F <- Fields, not IsText(F)]),
+            case {xmpp_accel_mam:text_from_form(Pairs), id_filters(IdFields, #{})} of
+                {undefined, _} when IdFields /= [] -> unchanged;
+                {undefined, _} -> Rest;
+                {_, error} -> unchanged;
+                {Text, Filters} when map_size(Filters) == 0 -> Rest ++ [withtext(Text)];
+                {Text, Filters} ->
+                    Packed = base64:encode(term_to_binary({Text, Filters})),
+                    Rest ++ [withtext(<<0, "xmpp_accel:", Packed/binary>>)]
             end
+    end.
+
+withtext(Text) ->
+    #xdata_field{var = <<"withtext">>, values = [Text]}.
+
+id_filter(<<"{urn:xmpp:mam:2}", Name/binary>>) -> id_filter(Name);
+id_filter(<<"ids">>) -> ids;
+id_filter(<<"after-id">>) -> after_id;
+id_filter(<<"before-id">>) -> before_id;
+id_filter(_) -> undefined.
+
+%% `#{ids => [Id], after_id => Id, before_id => Id}', or `error' for an id
+%% that is no MAM id of ejabberd (a non-negative integer) or a field given
+%% twice. An `ids' value that is no MAM id matches nothing.
+id_filters([], Acc) ->
+    Acc;
+id_filters([#xdata_field{var = V, values = Vs} | Rest], Acc) ->
+    Key = id_filter(V),
+    case {Key, Vs, maps:is_key(Key, Acc)} of
+        {_, _, true} ->
+            error;
+        {ids, _, false} ->
+            id_filters(Rest, Acc#{ids => [I || {ok, I} <- [mam_id(B) || B <- Vs]]});
+        {_, [B], false} ->
+            case mam_id(B) of
+                {ok, I} -> id_filters(Rest, Acc#{Key => I});
+                error -> error
+            end;
+        _ ->
+            error
+    end.
+
+mam_id(B) ->
+    try binary_to_integer(B) of
+        I when I >= 0, I =< 16#FFFFFFFFFFFFFFFF -> {ok, I};
+        _ -> error
+    catch _:_ -> error
     end.
 
 %%%===================================================================
