@@ -8,7 +8,7 @@
 
 -export([start/2, stop/1]).
 
--spec start(application:start_type(), term()) -> {ok, pid()} | ignore | {error, term()}.
+-spec start(application:start_type(), term()) -> {ok, pid()} | {error, term()}.
 start(_Type, _Args) ->
     fxml_sup:start_link().
 
