@@ -138,7 +138,9 @@ select(LServer, JidRequestor, #jid{luser = LUser} = JidArchive, Query, RSM, MsgT
 unpack(<<0, "xmpp_accel:", Packed/binary>>) ->
     try binary_to_term(base64:decode(Packed), [safe]) of
         {Text, Filters} when is_binary(Text), is_map(Filters) ->
-            {Text, maps:with([ids, after_id, before_id], Filters)}
+            {Text, maps:with([ids, after_id, before_id], Filters)};
+        _ ->
+            {<<>>, #{ids => []}}
     catch _:_ ->
         {<<>>, #{ids => []}}
     end;
