@@ -25,6 +25,160 @@ pub struct Config {
     pub shutdown: Shutdown,
     #[serde(default, rename = "listener")]
     pub listeners: Vec<Listener>,
+    /// The MUC Light component (XEP-0114), if any.
+    pub component: Option<Component>,
+}
+
+/// `[component]`: MUC Light rooms with an archive, connected to a server as
+/// an XEP-0114 external component.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Component {
+    /// The server's `ejabberd_service` / `component_ports` listener.
+    pub server: SocketAddr,
+    /// The component's domain, for example `muclight.example.com`.
+    pub domain: String,
+    /// The shared secret of the XEP-0114 handshake.
+    pub secret: String,
+    /// The SQLite database of rooms and their archive (created if absent).
+    pub storage: PathBuf,
+    /// The full-text index directory (derived from the archive; rebuilt
+    /// from it when removed).
+    pub index: PathBuf,
+    /// A single space is sent after this long without writing (keep-alive).
+    #[serde(default = "default_keepalive")]
+    pub keepalive_secs: u64,
+    /// Reconnection delays double from 1 s up to this.
+    #[serde(default = "default_reconnect_max")]
+    pub reconnect_max_secs: u64,
+    /// Largest stanza accepted from the server, in bytes.
+    #[serde(default = "default_component_stanza")]
+    pub max_stanza_size: usize,
+    /// Largest room message body accepted, in bytes (larger ones get
+    /// `not-acceptable`; 0: no limit beyond `max_stanza_size`).
+    #[serde(default = "default_max_body")]
+    pub max_body_size: usize,
+    /// Most results in one MAM page (RSM `max` above this is lowered).
+    #[serde(default = "default_mam_max")]
+    pub mam_max_page: usize,
+    #[serde(default)]
+    pub muclight: MucLight,
+}
+
+fn default_keepalive() -> u64 {
+    30
+}
+fn default_reconnect_max() -> u64 {
+    30
+}
+fn default_component_stanza() -> usize {
+    1_048_576
+}
+fn default_max_body() -> usize {
+    65_536
+}
+fn default_mam_max() -> usize {
+    100
+}
+
+/// `[component.muclight]`: MongooseIM's `mod_muc_light` options.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MucLight {
+    /// 0: unlimited.
+    pub max_occupants: usize,
+    /// 0: unlimited.
+    pub rooms_per_user: usize,
+    pub blocking: bool,
+    pub all_can_configure: bool,
+    pub all_can_invite: bool,
+    pub equal_occupants: bool,
+    pub allow_multiple_owners: bool,
+    pub promote_on_last_owner_leave: bool,
+    /// 0: all rooms on one page.
+    pub rooms_per_page: usize,
+    /// Room configuration fields; empty: `roomname` and `subject`.
+    pub config_schema: Vec<SchemaFieldConfig>,
+}
+
+impl Default for MucLight {
+    fn default() -> Self {
+        let d = xmpp_accel_core::muclight::Options::default();
+        MucLight {
+            max_occupants: d.max_occupants.unwrap_or(0),
+            rooms_per_user: d.rooms_per_user.unwrap_or(0),
+            blocking: d.blocking,
+            all_can_configure: d.all_can_configure,
+            all_can_invite: d.all_can_invite,
+            equal_occupants: d.equal_occupants,
+            allow_multiple_owners: d.allow_multiple_owners,
+            promote_on_last_owner_leave: d.promote_on_last_owner_leave,
+            rooms_per_page: d.rooms_per_page.unwrap_or(0),
+            config_schema: Vec::new(),
+        }
+    }
+}
+
+/// One `[[component.muclight.config_schema]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaFieldConfig {
+    pub field: String,
+    /// `string`, `integer`, `float` or `boolean`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub default: toml::Value,
+    /// Defaults to `field`.
+    pub internal_key: Option<String>,
+}
+
+impl MucLight {
+    /// The core's options (the MAM features added to disco#info).
+    pub fn options(&self) -> Result<xmpp_accel_core::muclight::Options, String> {
+        use xmpp_accel_core::muclight::{ConfigSchema, ConfigValue, Options, SchemaField};
+        let nz = |v: usize| if v == 0 { None } else { Some(v) };
+        let mut o = Options {
+            max_occupants: nz(self.max_occupants),
+            rooms_per_user: nz(self.rooms_per_user),
+            blocking: self.blocking,
+            all_can_configure: self.all_can_configure,
+            all_can_invite: self.all_can_invite,
+            equal_occupants: self.equal_occupants,
+            allow_multiple_owners: self.allow_multiple_owners,
+            promote_on_last_owner_leave: self.promote_on_last_owner_leave,
+            rooms_per_page: nz(self.rooms_per_page),
+            ..Options::default()
+        };
+        if !self.config_schema.is_empty() {
+            let mut fields = Vec::new();
+            for f in &self.config_schema {
+                let bad = || {
+                    format!(
+                        "config_schema field {}: default is not a {}",
+                        f.field, f.kind
+                    )
+                };
+                let default = match (f.kind.as_str(), &f.default) {
+                    ("string", toml::Value::String(s)) => ConfigValue::String(s.clone()),
+                    ("integer", toml::Value::Integer(i)) => ConfigValue::Integer(*i),
+                    ("float", toml::Value::Float(x)) => ConfigValue::Float(*x),
+                    ("boolean", toml::Value::Boolean(b)) => ConfigValue::Boolean(*b),
+                    ("string" | "integer" | "float" | "boolean", _) => return Err(bad()),
+                    (k, _) => {
+                        return Err(format!("config_schema field {}: unknown type {k}", f.field))
+                    }
+                };
+                fields.push(SchemaField {
+                    field: f.field.clone(),
+                    default,
+                    internal_key: f.internal_key.clone().unwrap_or_else(|| f.field.clone()),
+                });
+            }
+            o.config_schema = ConfigSchema::new(fields).map_err(|e| e.to_string())?;
+        }
+        o.extra_features = vec!["urn:xmpp:mam:2".into(), "urn:xmpp:fulltext:0".into()];
+        Ok(o)
+    }
 }
 
 /// `[metrics]`: Prometheus text on `/metrics`, liveness on `/health`.
@@ -291,8 +445,24 @@ pub fn parse(text: &str) -> Result<Config, (Option<usize>, String)> {
 }
 
 fn check(c: &Config) -> Result<(), String> {
+    if let Some(comp) = &c.component {
+        xmpp_accel_core::muclight::Service::new(&comp.domain, comp.muclight.options()?)
+            .map_err(|e| format!("[component] domain: {e}"))?;
+        if comp.secret.is_empty() {
+            return Err("[component] secret must not be empty".into());
+        }
+        if comp.keepalive_secs == 0 || comp.reconnect_max_secs == 0 || comp.mam_max_page == 0 {
+            return Err(
+                "[component] keepalive_secs, reconnect_max_secs and mam_max_page must be above 0"
+                    .into(),
+            );
+        }
+        if c.listeners.is_empty() {
+            return Ok(());
+        }
+    }
     if c.listeners.is_empty() {
-        return Err("no [[listener]]: nothing to serve".into());
+        return Err("no [[listener]] and no [component]: nothing to serve".into());
     }
     if c.tls.cert_dir.is_none() {
         return Err("[tls] cert_dir is required (every listener terminates TLS)".into());
@@ -366,5 +536,51 @@ limits = { max_stanza_size = 65536 }
         let (line, reason) = parse(&typo).unwrap_err();
         assert!(line.is_some(), "{reason}");
         assert!(parse("").unwrap_err().1.contains("no [[listener]]"));
+    }
+
+    const COMPONENT: &str = r#"
+[component]
+server = "127.0.0.1:5347"
+domain = "muclight.example.com"
+secret = "s3cr3t"
+storage = "/var/lib/xmpp-accel/rooms.sqlite3"
+index = "/var/lib/xmpp-accel/rooms-index"
+
+[component.muclight]
+max_occupants = 100
+all_can_invite = true
+
+[[component.muclight.config_schema]]
+field = "roomname"
+type = "string"
+default = "Untitled"
+
+[[component.muclight.config_schema]]
+field = "display-lines"
+type = "integer"
+default = 30
+internal_key = "display_lines"
+"#;
+
+    #[test]
+    fn component_alone() {
+        let c = parse(COMPONENT).unwrap();
+        let comp = c.component.unwrap();
+        assert_eq!(comp.keepalive_secs, 30);
+        let o = comp.muclight.options().unwrap();
+        assert_eq!(o.max_occupants, Some(100));
+        assert_eq!(o.rooms_per_user, None);
+        assert!(o.all_can_invite && o.blocking);
+        assert_eq!(o.config_schema.fields().len(), 2);
+        let bad = COMPONENT.replace("muclight.example.com", "a@b/c");
+        assert!(parse(&bad).unwrap_err().1.contains("domain"));
+        let bad = COMPONENT.replace("default = 30", "default = \"30\"");
+        assert!(parse(&bad).unwrap_err().1.contains("display-lines"));
+        let typo = COMPONENT.replace("all_can_invite", "all_can_invit");
+        assert!(parse(&typo).is_err());
+        // beside the edge
+        let both = format!("{GOOD}{COMPONENT}");
+        let c = parse(&both).unwrap();
+        assert!(c.component.is_some() && c.listeners.len() == 1);
     }
 }

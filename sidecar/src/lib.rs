@@ -1,7 +1,10 @@
 //! The sidecar's layers, as a library so that tests and benchmarks can
 //! drive them: [`config`] (the TOML schema), [`metrics`] (Prometheus),
-//! [`edge`] (the TLS and stream-validating proxy).
+//! [`edge`] (the TLS and stream-validating proxy), [`component`] (MUC Light
+//! rooms as an XEP-0114 component) and [`storage`] (its SQLite store).
 
+pub mod component;
 pub mod config;
 pub mod edge;
 pub mod metrics;
+pub mod storage;
