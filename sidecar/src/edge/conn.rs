@@ -544,9 +544,8 @@ impl Pump<'_> {
                         self.ctx.metrics.refused("rate");
                         throttled_until = Some(Instant::now() + wait);
                     }
-                    if let Err(e) = self.inbound.push(&data) {
-                        return self.refuse(client, backend, &e).await;
-                    }
+                    // units complete before a fault still go on, then the stream ends
+                    let pushed = self.inbound.push(&data);
                     for f in self.inbound.frames() {
                         if f.kind == FrameKind::Stanza {
                             first_stanza = None;
@@ -557,6 +556,9 @@ impl Pump<'_> {
                         if let Err(e) = backend.write_all(self.inbound.ready()).await {
                             return Close::Io(format!("backend: {e}"));
                         }
+                    }
+                    if let Err(e) = pushed {
+                        return self.refuse(client, backend, &e).await;
                     }
                     self.inbound.consume();
                 }

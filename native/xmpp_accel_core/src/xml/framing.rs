@@ -45,8 +45,9 @@ pub enum FrameKind {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Frame {
     pub kind: FrameKind,
-    /// Its bytes in [`Framer::ready`] (white space before it not included
-    /// in the range, but forwarded all the same).
+    /// Its bytes in [`Framer::ready`], from its `<` to its last `>` (white
+    /// space or an XML declaration before it are outside the range, but
+    /// forwarded all the same).
     pub range: Range<usize>,
     /// The element's qualified name as written (`message`, `stream:stream`,
     /// `starttls`); empty for none.
@@ -100,15 +101,32 @@ impl Framer {
     }
 
     /// Reads one more chunk. On success, [`Framer::ready`] may have grown.
-    /// Errors are final for this stream (the caller ends it).
+    ///
+    /// Errors are final for this stream (the caller ends it). Units that
+    /// were complete before the fault are still in [`Framer::ready`] (the
+    /// caller may forward them before ending the stream): what is ready
+    /// after an error does not depend on how the input was chunked.
     pub fn push(&mut self, data: &[u8]) -> Result<(), XmlError> {
         self.held.extend_from_slice(data);
         let before = self.parser.tape().events.len();
-        self.parser.feed(data)?;
-        let ends = self.parser.event_ends();
+        let fed = self.parser.feed(data);
+        self.harvest(before);
+        // Up to the first byte of the unit in progress (or at fault): the
+        // same bytes whatever the chunking.
+        self.ready = (self.parser.committed_offset() - self.base) as usize;
+        fed
+    }
+
+    /// Frames for the events the last feed added.
+    fn harvest(&mut self, before: usize) {
+        let spans = self.parser.event_spans();
         let tape = self.parser.tape();
-        for (event, &end) in tape.events[before..].iter().zip(&ends[before..]) {
-            let end = (end - self.base) as usize;
+        let new = tape.events.len().min(spans.len());
+        for (event, &(start, end)) in tape.events[before.min(new)..new]
+            .iter()
+            .zip(&spans[before.min(new)..new])
+        {
+            let (start, end) = ((start - self.base) as usize, (end - self.base) as usize);
             let (kind, items) = match event {
                 Event::StreamStart(r) => (FrameKind::StreamHeader, r.clone()),
                 Event::Element(r) => (FrameKind::Stanza, r.clone()),
@@ -125,8 +143,6 @@ impl Framer {
                 }
                 _ => String::new(),
             };
-            let start = self.frames.last().map_or(0, |f| f.range.end);
-            let start = start + leading_space(&self.held[start..end]);
             self.frames.push(Frame {
                 kind,
                 range: start..end,
@@ -134,8 +150,6 @@ impl Framer {
                 items,
             });
         }
-        self.ready = (self.parser.committed_offset() - self.base) as usize;
-        Ok(())
     }
 
     /// The bytes of complete units, as received: forward these.
@@ -189,13 +203,6 @@ impl Framer {
         self.ready = 0;
         self.frames.clear();
     }
-}
-
-fn leading_space(bytes: &[u8]) -> usize {
-    bytes
-        .iter()
-        .take_while(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
-        .count()
 }
 
 /// The RFC 6120 §4.9.3 stream error condition for a refused stream.

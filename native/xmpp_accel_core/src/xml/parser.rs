@@ -111,9 +111,9 @@ pub struct Parser {
     /// Character data between stanzas becomes [`Event::StreamText`] instead
     /// of an error (fast_xml passes it on as `xmlstreamcdata`).
     stream_text: bool,
-    /// For each event on the tape, the absolute input offset just past its
-    /// last byte (see [`Parser::event_ends`]).
-    event_ends: Vec<u64>,
+    /// For each event on the tape, the absolute input offsets of its first
+    /// byte and just past its last (see [`Parser::event_spans`]).
+    event_spans: Vec<(u64, u64)>,
 }
 
 enum Step {
@@ -144,7 +144,7 @@ impl Parser {
             segment: None,
             attr_ranges: Vec::new(),
             stream_text: false,
-            event_ends: Vec::new(),
+            event_spans: Vec::new(),
         }
     }
 
@@ -185,7 +185,7 @@ impl Parser {
         self.root_done = false;
         self.failed = None;
         self.segment = None;
-        self.event_ends.clear();
+        self.event_spans.clear();
     }
 
     /// Changes the limits in place (a configuration reload); the stream goes
@@ -211,7 +211,7 @@ impl Parser {
     /// the part of the tape that belongs to an unfinished stanza.
     pub fn clear_events(&mut self) {
         self.tape.events.clear();
-        self.event_ends.clear();
+        self.event_spans.clear();
         if self.open_lens.is_empty() {
             self.tape.clear();
             self.elem_item = 0;
@@ -237,12 +237,13 @@ impl Parser {
         }
     }
 
-    /// Where each event of `tape().events` ends in the input: the absolute
-    /// offset (bytes fed since the last [`Parser::reset`]) just past its last
-    /// byte, one entry per event. A framer cuts the input into the byte
-    /// ranges of the stream header and of each stanza with these.
-    pub fn event_ends(&self) -> &[u64] {
-        &self.event_ends
+    /// Where each event of `tape().events` stands in the input: absolute
+    /// offsets (bytes fed since the last [`Parser::reset`]) of its first
+    /// byte (a stanza's or stream header's `<`) and just past its last, one
+    /// entry per event. A framer cuts the input into the byte ranges of the
+    /// stream header and of each stanza with these.
+    pub fn event_spans(&self) -> &[(u64, u64)] {
+        &self.event_spans
     }
 
     /// The absolute input offset up to which every byte belongs to a
@@ -388,10 +389,16 @@ impl Parser {
             match step {
                 Step::Advance(0) | Step::Wait => break,
                 Step::Advance(n) => {
+                    let start = base + pos as u64;
                     pos += n;
                     let end = base + pos as u64;
-                    let new = self.tape.events.len() - self.event_ends.len();
-                    self.event_ends.extend(std::iter::repeat_n(end, new));
+                    for i in self.event_spans.len()..self.tape.events.len() {
+                        let first = match self.tape.events[i] {
+                            Event::Element(_) => self.elem_start,
+                            _ => start,
+                        };
+                        self.event_spans.push((first, end));
+                    }
                 }
             }
         }
@@ -735,6 +742,11 @@ impl Parser {
                 found: lossy(name),
             });
         }
+        if self.open_lens.len() == 1 {
+            // the stanza ends here: refuse it while it is still open, so
+            // that `committed_offset` stays before it
+            self.check_element_size(len)?;
+        }
         self.open_names.truncate(self.open_names.len() - top);
         self.open_lens.pop();
         self.scopes.close();
@@ -745,13 +757,20 @@ impl Parser {
         Ok(())
     }
 
-    /// The stanza that began at `elem_start` ended with a token of `len` bytes.
-    fn element_done(&mut self, len: usize) -> Result<(), XmlError> {
+    /// `max_element_size` for the stanza that began at `elem_start` and ends
+    /// with a token of `len` bytes.
+    fn check_element_size(&self, len: usize) -> Result<(), XmlError> {
         let size = self.offset + len as u64 - self.elem_start;
         let max = self.limits.max_element_size as u64;
         if max != 0 && size > max {
             return Err(XmlError::ElementTooBig);
         }
+        Ok(())
+    }
+
+    /// The stanza that began at `elem_start` ended with a token of `len` bytes.
+    fn element_done(&mut self, len: usize) -> Result<(), XmlError> {
+        self.check_element_size(len)?;
         self.tape
             .events
             .push(Event::Element(self.elem_item..self.tape.items.len()));
