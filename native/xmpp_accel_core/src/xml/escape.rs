@@ -54,6 +54,9 @@ const ATTR_CLASS: [u8; 256] = class_table(true);
 /// Validates `raw` (UTF-8, XML `Char`s), resolves its references and
 /// normalises line ends, appending the result to `out`, in one pass.
 ///
+/// On an error, `out` holds the decoded text before the fault (a stream
+/// parser passes text between stanzas on up to an error, as expat does).
+///
 /// `raw` must hold whole references only (the stream parser keeps an
 /// unfinished `&...` for the next chunk). In an attribute value, literal
 /// tab, newline and carriage return become a space, as XML 1.0 §3.3.3 asks,
@@ -81,7 +84,13 @@ pub fn unescape_into(raw: &[u8], ctx: Context, out: &mut Vec<u8>) -> Result<(), 
             continue;
         }
         match class {
-            NON_ASCII => i += check_char_at(raw, i)?,
+            NON_ASCII => match check_char_at(raw, i) {
+                Ok(n) => i += n,
+                Err(e) => {
+                    out.extend_from_slice(&raw[start..i]);
+                    return Err(e);
+                }
+            },
             AMP => {
                 out.extend_from_slice(&raw[start..i]);
                 let end = reference_end(raw, i)?;
@@ -106,7 +115,10 @@ pub fn unescape_into(raw: &[u8], ctx: Context, out: &mut Vec<u8>) -> Result<(), 
                     "'<' in an attribute value".into(),
                 ))
             }
-            _ => return Err(XmlError::InvalidChar(raw[i] as u32)),
+            _ => {
+                out.extend_from_slice(&raw[start..i]);
+                return Err(XmlError::InvalidChar(raw[i] as u32));
+            }
         }
     }
     out.extend_from_slice(&raw[start..]);

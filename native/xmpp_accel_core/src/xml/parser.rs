@@ -15,7 +15,8 @@
 //!   children and text; the same stream headers and ends), in the same
 //!   order, up to the first error; text between stanzas
 //!   ([`Parser::with_stream_text`]) may come in more, shorter
-//!   [`Event::StreamText`] pieces, whose concatenation is the same;
+//!   [`Event::StreamText`] pieces, whose concatenation is the same (it is
+//!   passed on up to an error inside it, as expat does);
 //! - the verdict is the same: no error, or the same error (same variant,
 //!   same text).
 //!
@@ -72,7 +73,8 @@ pub enum Whitespace {
     /// Kept as text, as XML 1.0 and expat (fast_xml) do.
     Keep,
     /// Dropped, as exml (RapidXML) does: a run of raw white space between
-    /// two markup tokens is no child at all. White space inside other text,
+    /// two markup tokens inside a stanza is no child at all (text between
+    /// stanzas, see [`Parser::with_stream_text`], is passed on as it is). White space inside other text,
     /// in CDATA sections, or written as references (`&#32;`) is kept.
     DropBetweenMarkup,
 }
@@ -441,9 +443,11 @@ impl Parser {
         let raw = match memchr(b'<', rest) {
             Some(i) => {
                 let raw = &rest[..i];
-                // A whole run of white space between markup that is dropped
-                // anyway: skip it without writing it (validity is trivial).
+                // A whole run of white space between markup inside a stanza
+                // that is dropped anyway: skip it without writing it
+                // (validity is trivial). Between stanzas, text_piece decides.
                 if self.segment.is_none()
+                    && !self.open_lens.is_empty()
                     && self.whitespace == Whitespace::DropBetweenMarkup
                     && is_whitespace(raw)
                 {
@@ -486,10 +490,14 @@ impl Parser {
     fn text_piece(&mut self, raw: &[u8]) -> Result<(), XmlError> {
         if self.open_lens.is_empty() {
             if self.stream_text_allowed() {
+                // passed on up to an error in it, however it was chunked
                 let start = self.tape.bytes.len();
-                unescape_into(raw, Context::Text, &mut self.tape.bytes)?;
-                let span = self.tape.span_from(start);
-                self.tape.events.push(Event::StreamText(span));
+                let decoded = unescape_into(raw, Context::Text, &mut self.tape.bytes);
+                if self.tape.bytes.len() > start {
+                    let span = self.tape.span_from(start);
+                    self.tape.events.push(Event::StreamText(span));
+                }
+                decoded?;
             } else if !is_whitespace(raw) {
                 // Stream level: only white space may stand between elements.
                 return Err(self.stray_text_error());

@@ -363,3 +363,32 @@ fn error_in_an_unfinished_tag_waits_for_its_end_or_check_pending() {
     p.feed(b"'><a/>").unwrap();
     assert_eq!(render(p.tape()), vec!["start:<stream to='a'/>", "<a/>"]);
 }
+
+#[test]
+fn stream_text_is_the_same_in_any_chunking_when_white_space_is_dropped() {
+    // found by the stream fuzzer: white space between stanzas was dropped
+    // only when it came whole in one chunk
+    let input = b"<s> x &lt; <![CDATA[y]]><a/>\n <b/></s>";
+    let run = |size: usize| {
+        let mut p = Parser::new(Mode::Stream, Limits::default())
+            .with_stream_text(true)
+            .with_whitespace(Whitespace::DropBetweenMarkup);
+        let mut text = Vec::new();
+        for c in input.chunks(size) {
+            p.feed(c).unwrap();
+            for ev in &p.tape().events {
+                match ev {
+                    Event::StreamText(s) => text.extend_from_slice(p.tape().get(*s)),
+                    _ => text.push(b'|'),
+                }
+            }
+            p.clear_events();
+        }
+        String::from_utf8(text).unwrap()
+    };
+    let whole = run(input.len());
+    assert_eq!(whole, "| x < y|\n ||");
+    for size in 1..input.len() {
+        assert_eq!(run(size), whole, "chunks of {size}");
+    }
+}
