@@ -1,7 +1,8 @@
 # xmpp-accel: build, run, test, bench.
 #   make run    the main job: an XMPP stream through exml_stream, in realistic chunks
 #   make test   every test suite (installs what is missing on Debian when run as root)
-#   make bench-xml, bench-fanout, bench-mam, bench-tls   benchmarks against the real peers (not part of make test)
+#   make bench-xml, bench-fanout, bench-mam, bench-tls, bench-sidecar   benchmarks against the real peers (not part of make test)
+#   make sidecar, run-sidecar   the standalone sidecar (sidecar/), built / started from its example config
 SHELL := /bin/bash
 # rustup installs into ~/.cargo/bin (tools/ensure-deps.sh does so when cargo is missing)
 export PATH := $(HOME)/.cargo/bin:$(PATH)
@@ -12,7 +13,7 @@ export XEP_CORPUS
 TOOLS_EBIN := $(ERL_DIR)/_build/tools/ebin
 ERL_LIBS_DEFAULT := $(ERL_DIR)/_build/default/lib
 
-.PHONY: all build deps test test-rust test-erlang test-elixir test-e2e test-ejabberd test-ejabberd-fulltext run bench-xml bench-fanout bench-mam bench-tls lint fuzz test-fuzz clean
+.PHONY: all build deps sidecar run-sidecar test-sidecar bench-sidecar test test-rust test-erlang test-elixir test-e2e test-ejabberd test-ejabberd-fulltext run bench-xml bench-fanout bench-mam bench-tls lint fuzz test-fuzz clean
 
 all: build
 
@@ -25,6 +26,18 @@ deps:
 build: deps
 	cargo build --release -p xmpp_accel_nif
 	cd $(ERL_DIR) && rebar3 compile
+
+# The standalone sidecar (target/release/xmpp-accel-sidecar).
+sidecar: deps
+	cargo build --release -p xmpp-accel-sidecar
+
+# The sidecar from sidecar/examples/sidecar.toml (SIDECAR_CONFIG=... for
+# another file), in the foreground. Without the example's certificate
+# directory it makes a throwaway self-signed one for "localhost" and moves
+# the listeners to loopback ports above 1024.
+SIDECAR_CONFIG ?= sidecar/examples/sidecar.toml
+run-sidecar: sidecar
+	bash tools/run-sidecar.sh $(SIDECAR_CONFIG)
 
 $(TOOLS_EBIN)/xmpp_stream_replay.beam: $(ERL_DIR)/tools/xmpp_stream_replay.erl $(ERL_DIR)/apps/exml/test/exml_test_corpus.erl
 	mkdir -p $(TOOLS_EBIN)
@@ -56,6 +69,7 @@ test-e2e: build $(TOOLS_EBIN)/xmpp_stream_replay.beam
 	bash tests/fast_tls_peer.sh
 	$(MAKE) test-ejabberd
 	$(MAKE) test-ejabberd-fulltext
+	$(MAKE) test-sidecar
 
 # A real ejabberd (Debian's) on our fast_xml, with a real client (slixmpp).
 test-ejabberd: build
@@ -66,6 +80,11 @@ test-ejabberd: build
 test-ejabberd-fulltext: build
 	bash tests/ejabberd_fulltext.sh sqlite
 	bash tests/ejabberd_fulltext.sh pgsql
+
+# The sidecar's edge in front of a real ejabberd and Prosody, slixmpp clients,
+# hostile input, reload and drain (tests/sidecar_edge.sh).
+test-sidecar: sidecar
+	bash tests/sidecar_edge.sh
 
 bench-xml: build
 	bash bench/xml/run.sh

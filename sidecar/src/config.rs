@@ -527,6 +527,14 @@ limits = { max_stanza_size = 65536 }
     }
 
     #[test]
+    fn the_annotated_example_parses() {
+        let c = parse(include_str!("../examples/sidecar.toml")).unwrap();
+        assert_eq!(c.listeners.len(), 3);
+        assert_eq!(c.listeners[0].limits.over(&c.limits).max_connections_per_ip, 50);
+        assert_eq!(c.listeners[2].kind, Kind::S2s);
+    }
+
+    #[test]
     fn errors_name_the_line() {
         let bad = GOOD.replace("tls = \"starttls\"", "tls = \"sometimes\"");
         let (line, reason) = parse(&bad).unwrap_err();
