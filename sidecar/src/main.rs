@@ -20,6 +20,7 @@ use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 
+use xmpp_accel_sidecar::component;
 use xmpp_accel_sidecar::config;
 use xmpp_accel_sidecar::edge::{self, Phase};
 use xmpp_accel_sidecar::metrics::{self, ListenerMetrics, Metrics};
@@ -59,19 +60,30 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    let tls = match edge::tls::load(&cfg.tls) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("{}: [tls]: {e}", cli.config.display());
-            return std::process::ExitCode::FAILURE;
+    // a component alone needs no certificates
+    let tls = if cfg.listeners.is_empty() && cfg.tls.cert_dir.is_none() {
+        None
+    } else {
+        match edge::tls::load(&cfg.tls) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                eprintln!("{}: [tls]: {e}", cli.config.display());
+                return std::process::ExitCode::FAILURE;
+            }
         }
     };
     if cli.check_config {
         println!(
-            "{}: ok: {} listener(s), certificates for {}",
+            "{}: ok: {} listener(s), certificates for {}{}",
             cli.config.display(),
             cfg.listeners.len(),
-            tls.domains.join(", ")
+            tls.as_ref()
+                .map(|t| t.domains.join(", "))
+                .unwrap_or_else(|| "none".into()),
+            cfg.component
+                .as_ref()
+                .map(|c| format!(", component {} on {}", c.domain, c.server))
+                .unwrap_or_default()
         );
         return std::process::ExitCode::SUCCESS;
     }
@@ -94,9 +106,17 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run(file: PathBuf, cfg: config::Config, tls: edge::tls::Configs) -> Result<(), String> {
-    let (all, registry) = Metrics::new();
-    let tls: edge::tls::Shared = Arc::new(ArcSwap::from_pointee(tls));
+async fn run(
+    file: PathBuf,
+    cfg: config::Config,
+    tls: Option<edge::tls::Configs>,
+) -> Result<(), String> {
+    let (all, mut registry) = Metrics::new();
+    let component_metrics = cfg
+        .component
+        .as_ref()
+        .map(|_| metrics::ComponentMetrics::register(&mut registry));
+    let tls: Option<edge::tls::Shared> = tls.map(|t| Arc::new(ArcSwap::from_pointee(t)));
     let (phase_tx, phase_rx) = watch::channel(Phase::Running);
     let metrics_listener = TcpListener::bind(cfg.metrics.address)
         .await
@@ -109,6 +129,9 @@ async fn run(file: PathBuf, cfg: config::Config, tls: edge::tls::Configs) -> Res
     let mut ctxs = Vec::new();
     let mut tasks = tokio::task::JoinSet::new();
     for l in &cfg.listeners {
+        let Some(tls) = &tls else {
+            return Err("listeners need [tls]".into());
+        };
         let socket = TcpListener::bind(l.address)
             .await
             .map_err(|e| format!("listener {}: bind {}: {e}", l.label(), l.address))?;
@@ -124,16 +147,31 @@ async fn run(file: PathBuf, cfg: config::Config, tls: edge::tls::Configs) -> Res
         ctxs.push(ctx.clone());
         tasks.spawn(edge::run_listener(ctx, socket));
     }
+    let (component_stop, component_stopped) = watch::channel(false);
+    let mut component = None;
+    if let (Some(c), Some(m)) = (cfg.component.clone(), component_metrics) {
+        tracing::info!(domain = %c.domain, server = %c.server, storage = %c.storage.display(), "starting the MUC Light component");
+        component = Some(tokio::spawn(component::run(c, m, component_stopped)));
+    }
     let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
     let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
     loop {
         tokio::select! {
-            _ = hup.recv() => reload(&file, &ctxs, &tls),
+            _ = hup.recv() => if let Some(tls) = &tls { reload(&file, &ctxs, tls) },
             _ = term.recv() => break,
             _ = int.recv() => break,
+            r = async { component.as_mut().expect("guarded").await }, if component.is_some() => {
+                component = None;
+                match r {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => return Err(format!("component: {e}")),
+                    Err(e) => return Err(format!("component: {e}")),
+                }
+            }
         }
     }
+    let _ = component_stop.send(true);
     let drain = Duration::from_secs(cfg.shutdown.drain_timeout_secs);
     tracing::info!(
         drain_secs = drain.as_secs(),
@@ -146,6 +184,13 @@ async fn run(file: PathBuf, cfg: config::Config, tls: edge::tls::Configs) -> Res
         tracing::info!("drain deadline: ending open streams with system-shutdown");
         let _ = phase_tx.send(Phase::Stop);
         let _ = tokio::time::timeout(Duration::from_secs(10), &mut all_done).await;
+    }
+    if let Some(c) = component {
+        match c.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!("component: {e}"),
+            Err(e) => tracing::error!("component: {e}"),
+        }
     }
     tracing::info!("stopped");
     Ok(())

@@ -209,6 +209,90 @@ impl Metrics {
     }
 }
 
+/// The MUC Light component's metrics (registered by [`ComponentMetrics::register`]).
+#[derive(Clone)]
+pub struct ComponentMetrics {
+    /// 1 while the XEP-0114 link is up.
+    pub connected: Gauge,
+    /// Rooms stored.
+    pub rooms: Gauge,
+    /// Occupants of all rooms (one per room and user).
+    pub members: Gauge,
+    /// Room stanzas fanned out (messages and notifications).
+    pub broadcasts: Counter,
+    /// Copies written per broadcast (one per online resource of each recipient).
+    pub fanout_size: prometheus_client::metrics::histogram::Histogram,
+    /// Stanzas written to the room archive.
+    pub archive_writes: Counter,
+    /// Archived messages not yet searchable in the full-text index.
+    pub index_lag: Gauge,
+    /// Stanzas received from the server.
+    pub stanzas_in: Counter,
+    /// Connection attempts that failed (connect, handshake, or a dropped link).
+    pub reconnects: Counter,
+}
+
+impl ComponentMetrics {
+    /// Creates the metrics and registers them as `component_*`.
+    pub fn register(r: &mut Registry) -> ComponentMetrics {
+        let m = ComponentMetrics {
+            connected: Gauge::default(),
+            rooms: Gauge::default(),
+            members: Gauge::default(),
+            broadcasts: Counter::default(),
+            fanout_size: prometheus_client::metrics::histogram::Histogram::new(
+                prometheus_client::metrics::histogram::exponential_buckets(1.0, 4.0, 9),
+            ),
+            archive_writes: Counter::default(),
+            index_lag: Gauge::default(),
+            stanzas_in: Counter::default(),
+            reconnects: Counter::default(),
+        };
+        r.register(
+            "component_connected",
+            "1 while the XEP-0114 link to the server is up",
+            m.connected.clone(),
+        );
+        r.register("component_rooms", "MUC Light rooms stored", m.rooms.clone());
+        r.register(
+            "component_members",
+            "Room occupants (one per room and user)",
+            m.members.clone(),
+        );
+        r.register(
+            "component_broadcasts",
+            "Room stanzas fanned out (messages and notifications)",
+            m.broadcasts.clone(),
+        );
+        r.register(
+            "component_fanout_size",
+            "Copies written per broadcast (online resources of the recipients)",
+            m.fanout_size.clone(),
+        );
+        r.register(
+            "component_archive_writes",
+            "Stanzas written to the room archive",
+            m.archive_writes.clone(),
+        );
+        r.register(
+            "component_index_lag",
+            "Archived messages not yet searchable in the full-text index",
+            m.index_lag.clone(),
+        );
+        r.register(
+            "component_stanzas_in",
+            "Stanzas received from the server",
+            m.stanzas_in.clone(),
+        );
+        r.register(
+            "component_reconnects",
+            "Failed or lost XEP-0114 connections",
+            m.reconnects.clone(),
+        );
+        m
+    }
+}
+
 /// The metric handles of one listener, looked up once.
 #[derive(Clone)]
 pub struct ListenerMetrics {

@@ -1,0 +1,557 @@
+//! The room worker: one dedicated thread that owns the MUC Light
+//! [`Service`], the SQLite store and the full-text index, fed through a
+//! bounded channel. Each stanza is one SQLite transaction (the service's
+//! reads and writes and the archive rows); the index is written after the
+//! commit and made searchable on the next tick (every 250 ms) or before a
+//! MAM query. The connection task never waits on the disk: it awaits the
+//! answer of its job on a oneshot channel.
+
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{mpsc, oneshot};
+use xmpp_accel_core::fanout::Template;
+use xmpp_accel_core::mam::{self, Deletion, MamIndex};
+use xmpp_accel_core::muclight::{BareJid, Jid, Output, RoomStore, Service, StanzaError};
+use xmpp_accel_core::xml::{Element, Node, Style};
+
+use super::mam::{self as q, child, el, text, NS_MAM, NS_SID};
+use crate::metrics::ComponentMetrics;
+use crate::storage::{ArchivedMessage, SqliteStore};
+
+/// What to write for one incoming stanza, in order.
+#[derive(Debug)]
+pub enum Piece {
+    /// A stanza for one recipient, ready.
+    Bytes(Vec<u8>),
+    /// A room stanza for every online resource of each recipient.
+    Broadcast {
+        template: Template,
+        recipients: Vec<BareJid>,
+    },
+}
+
+/// A job for the worker.
+pub enum Job {
+    /// A stanza from `from` (its full JID) to the service or a room.
+    Stanza {
+        from: Jid,
+        stanza: Element,
+        reply: oneshot::Sender<Vec<Piece>>,
+    },
+    /// Make the index's writes searchable; refresh gauges.
+    Tick,
+}
+
+/// Worker settings.
+pub struct Settings {
+    pub max_body_size: usize,
+    pub mam_max_page: usize,
+}
+
+struct Worker {
+    service: Service,
+    store: SqliteStore,
+    index: MamIndex,
+    settings: Settings,
+    metrics: ComponentMetrics,
+    last_id: u64,
+    /// Archived messages handed to the index since its last commit.
+    pending: i64,
+    /// Rooms or occupants may have changed since the gauges were set.
+    dirty: bool,
+}
+
+/// Opens the store and the index, catches the index up with the archive,
+/// and starts the worker thread. Returns the job queue (bounded: a full
+/// queue makes the connection wait, which stops its reads).
+pub fn start(
+    service: Service,
+    storage: &Path,
+    index_dir: &Path,
+    settings: Settings,
+    metrics: ComponentMetrics,
+) -> Result<(mpsc::Sender<Job>, std::thread::JoinHandle<()>), String> {
+    let mut store =
+        SqliteStore::open(storage).map_err(|e| format!("{}: {e}", storage.display()))?;
+    let index = MamIndex::open(index_dir, mam::Options::default())
+        .map_err(|e| format!("{}: {e}", index_dir.display()))?;
+    let last_id = store
+        .last_mam_id()
+        .map_err(|e| format!("{}: {e}", storage.display()))?
+        .unwrap_or(0);
+    let mut w = Worker {
+        service,
+        store,
+        index,
+        settings,
+        metrics,
+        last_id,
+        pending: 0,
+        dirty: true,
+    };
+    let caught = w.catch_up().map_err(|e| format!("index catch-up: {e}"))?;
+    tracing::info!(
+        messages = caught,
+        "full-text index caught up with the archive"
+    );
+    w.tick();
+    let (tx, mut rx) = mpsc::channel::<Job>(1024);
+    let handle = std::thread::Builder::new()
+        .name("muclight-worker".into())
+        .spawn(move || {
+            while let Some(job) = rx.blocking_recv() {
+                match job {
+                    Job::Stanza {
+                        from,
+                        stanza,
+                        reply,
+                    } => {
+                        let out = w.stanza(&from, &stanza);
+                        let _ = reply.send(out);
+                    }
+                    Job::Tick => w.tick(),
+                }
+            }
+            w.tick();
+            if let Err(e) = w.index.close() {
+                tracing::error!("closing the full-text index: {e}");
+            }
+            tracing::info!("room worker stopped");
+        })
+        .map_err(|e| e.to_string())?;
+    Ok((tx, handle))
+}
+
+fn body_of(stanza: &Element) -> String {
+    child(stanza, "body", None).map(text).unwrap_or_default()
+}
+
+/// `s` cut to at most `max` bytes, on a character boundary.
+fn cut(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// An error answer to `stanza` from `from` (RFC 6120 §8.3).
+pub fn error_reply(from: &Jid, stanza: &Element, error: Element) -> Vec<u8> {
+    let mut attrs: Vec<(&str, &str)> = Vec::new();
+    if let Some(to) = stanza.attr("to") {
+        attrs.push(("from", to));
+    }
+    let from_s = from.to_string();
+    attrs.push(("to", &from_s));
+    if let Some(id) = stanza.attr("id") {
+        attrs.push(("id", id));
+    }
+    attrs.push(("type", "error"));
+    let mut e = el(&stanza.name, &attrs, Vec::new());
+    // a message error carries the original content, an IQ error its query
+    e.children = stanza.children.clone();
+    e.children.push(Node::Element(error));
+    e.to_bytes(Style::Compact)
+}
+
+fn stanza_error(condition: &str, kind: &str, text: Option<&str>) -> Element {
+    let mut e = el(
+        "error",
+        &[("type", kind)],
+        vec![Node::Element(el(
+            condition,
+            &[("xmlns", "urn:ietf:params:xml:ns:xmpp-stanzas")],
+            vec![],
+        ))],
+    );
+    if let Some(t) = text {
+        e.children.push(Node::Element(el(
+            "text",
+            &[("xmlns", "urn:ietf:params:xml:ns:xmpp-stanzas")],
+            vec![Node::Text(t.to_owned())],
+        )));
+    }
+    e
+}
+
+impl Worker {
+    fn next_id(&mut self) -> u64 {
+        let us = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_micros() as u64;
+        self.last_id = (us << 8).max(self.last_id + 1);
+        self.last_id
+    }
+
+    fn index_message(&self, m: &ArchivedMessage, room: &str) -> mam::Message {
+        mam::Message {
+            archive_id: m.archive_id,
+            mam_id: m.mam_id,
+            remote_jid: m.sender.clone().unwrap_or_else(|| room.to_owned()),
+            remote_resource: String::new(),
+            is_groupchat: true,
+            body: cut(&m.body, mam::Options::default().max_body).to_owned(),
+        }
+    }
+
+    /// Feeds the index every archived message above its last indexed id.
+    fn catch_up(&mut self) -> Result<u64, String> {
+        let mut total = 0;
+        for (aid, room) in self.store.archives().map_err(|e| e.to_string())? {
+            let mut last = self.index.last_indexed_id(aid).map_err(|e| e.to_string())?;
+            loop {
+                let batch = self
+                    .store
+                    .messages_after(aid, last, 1000)
+                    .map_err(|e| e.to_string())?;
+                let Some(end) = batch.last().map(|m| m.mam_id) else {
+                    break;
+                };
+                let docs: Vec<_> = batch.iter().map(|m| self.index_message(m, &room)).collect();
+                self.metrics.index_lag.set(docs.len() as i64);
+                self.index.index(&docs).map_err(|e| e.to_string())?;
+                total += docs.len() as u64;
+                last = Some(end);
+            }
+        }
+        self.index.commit().map_err(|e| e.to_string())?;
+        Ok(total)
+    }
+
+    fn tick(&mut self) {
+        if self.pending > 0 {
+            match self.index.commit() {
+                Ok(()) => self.pending = 0,
+                Err(e) => tracing::error!("full-text index commit: {e}"),
+            }
+        }
+        self.metrics.index_lag.set(self.pending);
+        if self.dirty {
+            if let Ok((rooms, members)) = self.store.counts() {
+                self.metrics.rooms.set(rooms as i64);
+                self.metrics.members.set(members as i64);
+            }
+            self.dirty = false;
+        }
+    }
+
+    fn stanza(&mut self, from: &Jid, stanza: &Element) -> Vec<Piece> {
+        if stanza.name == "iq" {
+            if let Some(query) = child(stanza, "query", Some(NS_MAM)) {
+                let to_room = stanza
+                    .attr("to")
+                    .and_then(|t| BareJid::new(t).ok())
+                    .filter(|j| j.node().is_some());
+                if let Some(room) = to_room {
+                    return self.mam(from, stanza, query, &room);
+                }
+            }
+        }
+        if stanza.name == "message"
+            && stanza.attr("type") == Some("groupchat")
+            && self.settings.max_body_size > 0
+            && body_of(stanza).len() > self.settings.max_body_size
+        {
+            return vec![Piece::Bytes(error_reply(
+                from,
+                stanza,
+                stanza_error("not-acceptable", "modify", Some("Message body too large")),
+            ))];
+        }
+        if let Err(e) = self.store.begin() {
+            tracing::error!("room storage: {e}");
+            return self.internal_error(from, stanza);
+        }
+        let outputs = match self.service.handle(&mut self.store, from, stanza) {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::error!("room storage: {e}");
+                let _ = self.store.rollback();
+                return match e.reply {
+                    Some(o) => match *o {
+                        Output::Direct { stanza, .. } => {
+                            vec![Piece::Bytes(stanza.to_bytes(Style::Compact))]
+                        }
+                        _ => Vec::new(),
+                    },
+                    None => Vec::new(),
+                };
+            }
+        };
+        let mut pieces = Vec::new();
+        let mut archived: Vec<(ArchivedMessage, String)> = Vec::new();
+        let mut last_archived: Option<(BareJid, u64)> = None;
+        let mut deleted: Vec<u64> = Vec::new();
+        let mut failed = false;
+        for out in outputs {
+            match out {
+                Output::Direct { stanza, .. } => {
+                    pieces.push(Piece::Bytes(stanza.to_bytes(Style::Compact)))
+                }
+                Output::Archive(entry) => {
+                    let aid = match self.store.archive_id(&entry.room, true) {
+                        Ok(Some(a)) => a,
+                        Ok(None) => continue,
+                        Err(e) => {
+                            tracing::error!("room archive: {e}");
+                            failed = true;
+                            break;
+                        }
+                    };
+                    let m = ArchivedMessage {
+                        archive_id: aid,
+                        mam_id: self.next_id(),
+                        sender: entry.sender.as_ref().map(|s| s.to_string()),
+                        body: body_of(&entry.stanza),
+                        stanza: entry.stanza.to_bytes(Style::Compact),
+                    };
+                    if let Err(e) = self.store.append(&m) {
+                        tracing::error!("room archive: {e}");
+                        failed = true;
+                        break;
+                    }
+                    last_archived = Some((entry.room.clone(), m.mam_id));
+                    archived.push((m, entry.room.to_string()));
+                }
+                Output::Broadcast(mut b) => {
+                    if b.archived {
+                        if let Some((room, id)) = &last_archived {
+                            if *room == b.room {
+                                let room_s = room.to_string();
+                                let id_s = id.to_string();
+                                b.stanza.children.push(Node::Element(el(
+                                    "stanza-id",
+                                    &[("xmlns", NS_SID), ("by", &room_s), ("id", &id_s)],
+                                    vec![],
+                                )));
+                            }
+                        }
+                    }
+                    self.dirty = true;
+                    pieces.push(Piece::Broadcast {
+                        template: b.template(),
+                        recipients: b.recipients,
+                    });
+                }
+                Output::RoomDestroyed(room) => match self.store.delete_archive(&room) {
+                    Ok(Some(aid)) => deleted.push(aid),
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::error!("room archive: {e}");
+                        failed = true;
+                        break;
+                    }
+                },
+            }
+        }
+        if failed {
+            let _ = self.store.rollback();
+            return self.internal_error(from, stanza);
+        }
+        if let Err(e) = self.store.commit() {
+            tracing::error!("room storage commit: {e}");
+            let _ = self.store.rollback();
+            return self.internal_error(from, stanza);
+        }
+        self.dirty = true;
+        self.metrics.archive_writes.inc_by(archived.len() as u64);
+        if !archived.is_empty() {
+            let docs: Vec<_> = archived
+                .iter()
+                .map(|(m, room)| self.index_message(m, room))
+                .collect();
+            match self.index.index(&docs) {
+                Ok(()) => self.pending += docs.len() as i64,
+                // derived data: the next start's catch-up adds it
+                Err(e) => tracing::error!("full-text index: {e}"),
+            }
+            self.metrics.index_lag.set(self.pending);
+        }
+        for aid in deleted {
+            if let Err(e) = self.index.delete(Deletion::Archive { archive_id: aid }) {
+                tracing::error!("full-text index: {e}");
+            }
+            self.pending += 1;
+        }
+        pieces
+    }
+
+    fn internal_error(&self, from: &Jid, stanza: &Element) -> Vec<Piece> {
+        if stanza.attr("type") == Some("error") || stanza.attr("type") == Some("result") {
+            return Vec::new();
+        }
+        vec![Piece::Bytes(error_reply(
+            from,
+            stanza,
+            StanzaError::InternalServerError.to_element(),
+        ))]
+    }
+
+    /// An XEP-0313 query of a room's archive (members only).
+    fn mam(&mut self, from: &Jid, iq: &Element, query: &Element, room: &BareJid) -> Vec<Piece> {
+        let ty = iq.attr("type").unwrap_or("");
+        if ty == "result" || ty == "error" {
+            return Vec::new();
+        }
+        let refuse = |cond: &str, kind: &str, t: Option<&str>| {
+            vec![Piece::Bytes(error_reply(
+                from,
+                iq,
+                stanza_error(cond, kind, t),
+            ))]
+        };
+        let sender = from.to_bare();
+        match self.store.room_affiliations(room) {
+            Ok(Some(affs)) if affs.iter().any(|(u, _)| *u == sender) => {}
+            Ok(_) => return refuse("item-not-found", "cancel", None),
+            Err(e) => {
+                tracing::error!("room storage: {e}");
+                return self.internal_error(from, iq);
+            }
+        }
+        let room_s = room.to_string();
+        let from_s = from.to_string();
+        let id = iq.attr("id").unwrap_or("");
+        if ty == "get" {
+            let r = el(
+                "iq",
+                &[
+                    ("from", &room_s),
+                    ("to", &from_s),
+                    ("id", id),
+                    ("type", "result"),
+                ],
+                vec![Node::Element(q::form())],
+            );
+            return vec![Piece::Bytes(r.to_bytes(Style::Compact))];
+        }
+        if ty != "set" {
+            return refuse("bad-request", "modify", None);
+        }
+        let mut parsed = match q::parse(query, room, self.settings.mam_max_page) {
+            Ok(p) => p,
+            Err(r) => {
+                let kind = if r.condition == "bad-request" {
+                    "modify"
+                } else {
+                    "cancel"
+                };
+                return refuse(r.condition, kind, Some(&r.text));
+            }
+        };
+        let aid = match self.store.archive_id(room, false) {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::error!("room archive: {e}");
+                return self.internal_error(from, iq);
+            }
+        };
+        let mut out = Vec::new();
+        let (ids, count, first_index) = match aid {
+            None => (Vec::new(), Some(0), None),
+            Some(aid) => {
+                if self.pending > 0 {
+                    self.tick();
+                }
+                parsed.query.archive_id = aid;
+                let page = match self.index.search(&parsed.query) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::error!("full-text index: {e}");
+                        return self.internal_error(from, iq);
+                    }
+                };
+                let stanzas = match self.store.stanzas(aid, &page.ids) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::error!("room archive: {e}");
+                        return self.internal_error(from, iq);
+                    }
+                };
+                for (mid, bytes) in stanzas {
+                    let Ok(mut m) = Element::parse(&bytes) else {
+                        continue;
+                    };
+                    m.attrs.retain(|(k, _)| k != "xmlns");
+                    m.attrs.insert(0, ("xmlns".into(), "jabber:client".into()));
+                    let mid_s = mid.to_string();
+                    let stamp = q::stamp(mid);
+                    let forwarded = el(
+                        "forwarded",
+                        &[("xmlns", q::NS_FORWARD)],
+                        vec![
+                            Node::Element(el(
+                                "delay",
+                                &[("xmlns", q::NS_DELAY), ("stamp", &stamp)],
+                                vec![],
+                            )),
+                            Node::Element(m),
+                        ],
+                    );
+                    let mut rattrs = vec![("xmlns", NS_MAM)];
+                    if let Some(qid) = parsed.queryid.as_deref() {
+                        rattrs.push(("queryid", qid));
+                    }
+                    rattrs.push(("id", &mid_s));
+                    let result = el("result", &rattrs, vec![Node::Element(forwarded)]);
+                    let msg = el(
+                        "message",
+                        &[("from", &room_s), ("to", &from_s), ("id", &mid_s)],
+                        vec![Node::Element(result)],
+                    );
+                    out.push(Piece::Bytes(msg.to_bytes(Style::Compact)));
+                }
+                (page.ids, page.count, page.first_index)
+            }
+        };
+        let complete = q::complete(&parsed.query, ids.len(), count, first_index);
+        let mut set = el("set", &[("xmlns", q::NS_RSM)], vec![]);
+        // ids are in page order; first/last name the oldest/newest in it
+        let (oldest, newest) = if parsed.query.flip_page {
+            (ids.last(), ids.first())
+        } else {
+            (ids.first(), ids.last())
+        };
+        if let (Some(f), Some(l)) = (oldest, newest) {
+            let mut first = el("first", &[], vec![Node::Text(f.to_string())]);
+            if let Some(i) = first_index {
+                first.attrs.push(("index".into(), i.to_string()));
+            }
+            set.children.push(Node::Element(first));
+            set.children.push(Node::Element(el(
+                "last",
+                &[],
+                vec![Node::Text(l.to_string())],
+            )));
+        }
+        if let Some(c) = count {
+            set.children.push(Node::Element(el(
+                "count",
+                &[],
+                vec![Node::Text(c.to_string())],
+            )));
+        }
+        let mut fin_attrs = vec![("xmlns", NS_MAM)];
+        if complete {
+            fin_attrs.push(("complete", "true"));
+        }
+        let fin = el("fin", &fin_attrs, vec![Node::Element(set)]);
+        let r = el(
+            "iq",
+            &[
+                ("from", &room_s),
+                ("to", &from_s),
+                ("id", id),
+                ("type", "result"),
+            ],
+            vec![Node::Element(fin)],
+        );
+        out.push(Piece::Bytes(r.to_bytes(Style::Compact)));
+        out
+    }
+}
