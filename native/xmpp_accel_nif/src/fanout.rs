@@ -6,6 +6,7 @@
 //! on a normal scheduler.
 
 use crate::atoms;
+use crate::budget;
 use crate::term::{binary, list, tuple, tuple_fields, wrap};
 use crate::xml_exml::{write_xmlel, ExmlSink};
 use rustler::sys::{enif_get_local_pid, enif_send, ErlNifPid, ErlNifTerm as ERL_NIF_TERM};
@@ -65,6 +66,7 @@ fn fanout_template<'a>(
     el: Term<'a>,
     marker: Term<'a>,
 ) -> NifResult<ResourceArc<TemplateResource>> {
+    let _slice = budget::Timeslice::start(env);
     let marker = Binary::from_term(marker).ok().map(|b| b.as_slice());
     let mut collector = Collector {
         nodes: Vec::with_capacity(64),
@@ -88,6 +90,7 @@ fn fanout_render<'a>(
     tpl: ResourceArc<TemplateResource>,
     jid_list: Term<'a>,
 ) -> NifResult<Term<'a>> {
+    let _slice = budget::Timeslice::start(env);
     let mut out: Vec<ERL_NIF_TERM> = Vec::new();
     let mut buf = Vec::with_capacity(tpl.template.size_hint(64));
     for (n, jid) in jids(jid_list)?.enumerate() {
@@ -204,6 +207,7 @@ fn fanout_send<'a>(
     members: Term<'a>,
     wrap_t: Term<'a>,
 ) -> NifResult<Term<'a>> {
+    let _slice = budget::Timeslice::start(env);
     let atom_stanza = atoms::stanza_marker().to_term(env).as_c_arg();
     let atom_to = atoms::to_marker().to_term(env).as_c_arg();
     let mut wrapping = Wrapping::new(env, wrap_t, atom_stanza, atom_to)?;
@@ -370,6 +374,7 @@ fn fanout_job_add<'a>(
     job: ResourceArc<JobResource>,
     members: Term<'a>,
 ) -> NifResult<Term<'a>> {
+    let _slice = budget::Timeslice::start(env);
     let mut guard = job.job.lock().unwrap_or_else(|p| p.into_inner());
     let job = guard.as_mut().ok_or(rustler::Error::BadArg)?;
     let mut remote: Vec<ERL_NIF_TERM> = Vec::new();

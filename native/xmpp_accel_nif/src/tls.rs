@@ -113,6 +113,7 @@ fn opened<'a>(env: Env<'a>, session: Result<Session, TlsError>) -> Term<'a> {
 /// to read), else `dirty` (the facade calls `tls_open_dirty`).
 #[rustler::nif]
 fn tls_open<'a>(env: Env<'a>, args: Term<'a>) -> NifResult<Term<'a>> {
+    let _slice = budget::Timeslice::start(env);
     Ok(match Session::new_if_cached(&options(args)?) {
         Some(session) => opened(env, session),
         None => atoms::dirty().to_term(env),
@@ -172,6 +173,7 @@ fn tls_loop<'a>(
     received: Term<'a>,
     want: i64,
 ) -> NifResult<Term<'a>> {
+    let _slice = budget::Timeslice::start(env);
     loop_impl(env, &res, to_send, received, want, false)
 }
 

@@ -205,6 +205,7 @@ fn input_size(input: Term<'_>) -> usize {
 /// `exml:parse/1` on a normal scheduler; `dirty` when the input is large.
 #[rustler::nif(name = "exml_parse")]
 fn exml_parse<'a>(env: Env<'a>, input: Term<'a>) -> NifResult<Term<'a>> {
+    let _slice = budget::Timeslice::start(env);
     if input_size(input) > budget::PARSE_BYTES {
         return Ok(atoms::dirty().to_term(env));
     }
@@ -481,6 +482,7 @@ fn with_out_buffer<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
 /// `exml_nif:to_binary/2`: `#xmlel{}` to bytes; `dirty` when the element is large; `badarg` on a bad record.
 #[rustler::nif(name = "exml_to_binary")]
 fn exml_to_binary<'a>(env: Env<'a>, el: Term<'a>, pretty: Term<'a>) -> NifResult<Term<'a>> {
+    let _slice = budget::Timeslice::start(env);
     let budget = Budget {
         bytes: budget::SERIALISE_BYTES,
         nodes: budget::SERIALISE_NODES,
@@ -521,6 +523,7 @@ fn escape_cdata_impl<'a>(
 /// `Style` is `escaped` or `cdata`; `badarg` otherwise; `dirty` when large.
 #[rustler::nif(name = "exml_escape_cdata")]
 fn exml_escape_cdata<'a>(env: Env<'a>, content: Term<'a>, style: Term<'a>) -> NifResult<Term<'a>> {
+    let _slice = budget::Timeslice::start(env);
     escape_cdata_impl(env, content, style, budget::SERIALISE_BYTES)
 }
 

@@ -96,6 +96,7 @@ fn stream_feed<'a>(
     res: ResourceArc<StreamResource>,
     data: Binary<'a>,
 ) -> NifResult<Term<'a>> {
+    let _slice = budget::Timeslice::start(env);
     if data.len() > budget::PARSE_BYTES {
         return Ok(atoms::dirty().to_term(env));
     }

@@ -7,7 +7,7 @@
 %%% @end
 -module(xmpp_accel_sched_probe).
 
--export([long_schedules/1, long_schedules/2, quiet/2]).
+-export([long_schedules/1, long_schedules/2, quiet/2, loop_reports/4]).
 
 -define(LIMIT_MS, 5).
 
@@ -41,6 +41,39 @@ collect(Pid) ->
         {monitor, Pid, long_schedule, Info} -> [Info | collect(Pid)];
         {monitor, _, long_schedule, _} -> collect(Pid)
     after 100 -> []
+    end.
+
+%% @doc Calls `Step' in a loop (`S1 = Step(S0)', ...) for `Ms'
+%% milliseconds in a fresh process, starting from `Init()' (run in that
+%% process before the watch begins), watched by `erlang:system_monitor/2'
+%% with `{long_schedule, LimitMs}'; returns the reports about that process.
+%% A process that calls NIFs in a loop is scheduled out after about 1 ms of
+%% work only if the NIFs report the time they use, as Erlang code does
+%% through reductions: this finds those that do not.
+-spec loop_reports(fun(() -> S), fun((S) -> S), pos_integer(), pos_integer()) -> [list()].
+loop_reports(Init, Step, Ms, LimitMs) ->
+    Self = self(),
+    Pid = spawn(fun() ->
+                        S0 = Init(),
+                        Self ! {ready, self()},
+                        receive go -> ok end,
+                        Deadline = erlang:monotonic_time(millisecond) + Ms,
+                        _ = step_until(Step, S0, Deadline),
+                        Self ! {done, self()},
+                        receive stop -> ok end
+                end),
+    receive {ready, Pid} -> ok after 120000 -> error(timeout) end,
+    erlang:system_monitor(self(), [{long_schedule, LimitMs}]),
+    Pid ! go,
+    receive {done, Pid} -> ok after Ms + 120000 -> error(timeout) end,
+    erlang:system_monitor(undefined),
+    Pid ! stop,
+    collect(Pid).
+
+step_until(Step, S, Deadline) ->
+    case erlang:monotonic_time(millisecond) >= Deadline of
+        true -> S;
+        false -> step_until(Step, Step(S), Deadline)
     end.
 
 %% @doc Runs `Probe()' (which returns reports, e.g. from `long_schedules/2')
