@@ -6,7 +6,9 @@
 //! stanzas in `{'$gen_all_state_event', Ev}`):
 //! `{xmlstreamstart, Name, Attrs}`, `{xmlstreamelement, #xmlel{}}`,
 //! `{xmlstreamend, Name}`, `{xmlstreamcdata, Bin}`,
-//! `{xmlstreamerror, {Code, Msg} | <<"XML stanza is too big">>}`.
+//! `{xmlstreamerror, {Code, Msg} | <<"XML stanza is too big">>}`; the
+//! latter for fast_xml's limits (bytes, elements) and for ours (nesting
+//! deeper than 256, more than 256 attributes on one element).
 //! Stanzas are namespace-normalised as fast_xml does ([`fxml_ns`]).
 //!
 //! Limits, as fast_xml counts them: the bytes fed since the last event
@@ -18,7 +20,9 @@
 use crate::atoms;
 use crate::budget;
 use crate::term::{binary, tuple};
-use crate::xml_fxml::{error_reason, stream_end_term, stream_start_term, Shape, StanzaBuilder};
+use crate::xml_fxml::{
+    error_reason, is_limit, stream_end_term, stream_start_term, Shape, StanzaBuilder,
+};
 use rustler::sys::enif_send;
 use rustler::sys::ErlNifTerm as ERL_NIF_TERM;
 use rustler::{Atom, Binary, Env, LocalPid, NifResult, OwnedEnv, Resource, ResourceArc, Term};
@@ -215,7 +219,11 @@ impl State {
         }
         if self.error.is_none() {
             if let Some(e) = self.fresh_error.take() {
-                self.error = Some(StreamError::Parse(e));
+                self.error = Some(if is_limit(&e) {
+                    StreamError::TooBig
+                } else {
+                    StreamError::Parse(e)
+                });
             } else if self.too_many_elements(None) {
                 self.error = Some(StreamError::TooBig);
             }
@@ -323,6 +331,7 @@ fn with_state<R>(res: &FxmlStream, f: impl FnOnce(&mut State) -> R) -> NifResult
 /// but not sent: call `fxml_stream_parse_dirty(State, <<>>)`).
 #[rustler::nif]
 fn fxml_stream_parse<'a>(env: Env<'a>, state: Term<'a>, data: Binary<'a>) -> NifResult<Term<'a>> {
+    let _slice = budget::Timeslice::start(env);
     let res: ResourceArc<FxmlStream> = state.decode()?;
     if data.len() > budget::PARSE_BYTES {
         // refuse a closed parser here already, as the dirty twin would

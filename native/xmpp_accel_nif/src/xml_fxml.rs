@@ -298,9 +298,29 @@ pub fn stream_end_term(env: Env<'_>, shape: Shape, name: &[u8]) -> ERL_NIF_TERM 
     }
 }
 
+/// True for our own limits on an element (depth, attribute count, size):
+/// `fxml_stream` reports them as fast_xml reports its size limit, with
+/// `{xmlstreamerror, <<"XML stanza is too big">>}`, which ejabberd answers
+/// with a `policy-violation` stream error (not `not-well-formed`).
+pub fn is_limit(err: &XmlError) -> bool {
+    matches!(
+        err,
+        XmlError::ElementTooBig | XmlError::TooDeep(_) | XmlError::TooManyAttributes(_)
+    )
+}
+
 /// expat's error code and text for the fault that `err` describes (what
-/// fast_xml reports for the same input).
-pub fn expat_error(err: &XmlError) -> (u32, &'static str) {
+/// fast_xml reports for the same input). Our limits, which expat lacks,
+/// keep code 1 and say which limit was hit.
+pub fn expat_error(err: &XmlError) -> (u32, std::borrow::Cow<'static, str>) {
+    if is_limit(err) {
+        return (1, format!("XML stanza is too big: {err}").into());
+    }
+    let (code, text) = expat_code(err);
+    (code, text.into())
+}
+
+fn expat_code(err: &XmlError) -> (u32, &'static str) {
     match err {
         XmlError::MismatchedTag { .. } | XmlError::UnexpectedEndTag(_) => (7, "mismatched tag"),
         XmlError::DuplicateAttribute(_) => (8, "duplicate attribute"),
@@ -321,7 +341,7 @@ pub fn expat_error(err: &XmlError) -> (u32, &'static str) {
         XmlError::CommentNotAllowed => (2, "syntax error"),
         XmlError::TextAtStreamLevel => (2, "syntax error"),
         XmlError::ElementTooBig | XmlError::TooDeep(_) | XmlError::TooManyAttributes(_) => {
-            (1, "out of memory")
+            (1, "XML stanza is too big")
         }
         XmlError::Syntax(_) | XmlError::MalformedAttribute(_) | XmlError::InvalidName(_) => {
             (4, "not well-formed (invalid token)")
@@ -409,6 +429,7 @@ fn fxml_parse_element<'a>(
     input: Binary<'a>,
     options: Term<'a>,
 ) -> NifResult<Term<'a>> {
+    let _slice = budget::Timeslice::start(env);
     if input.len() > budget::PARSE_BYTES {
         return Ok(atoms::dirty().to_term(env));
     }
@@ -552,6 +573,7 @@ fn to_binary_impl<'a>(
 /// `fxml:element_to_binary/1`; `dirty` when large; `badarg` on a bad element.
 #[rustler::nif(name = "fxml_element_to_binary")]
 fn fxml_element_to_binary<'a>(env: Env<'a>, el: Term<'a>) -> NifResult<Term<'a>> {
+    let _slice = budget::Timeslice::start(env);
     to_binary_impl(env, el, false, Some(budget::SERIALISE_BYTES))
 }
 
@@ -564,6 +586,7 @@ fn fxml_element_to_binary_dirty<'a>(env: Env<'a>, el: Term<'a>) -> NifResult<Ter
 /// `fxml:element_to_header/1`: `<?xml version='1.0'?><name attrs>`.
 #[rustler::nif(name = "fxml_element_to_header")]
 fn fxml_element_to_header<'a>(env: Env<'a>, el: Term<'a>) -> NifResult<Term<'a>> {
+    let _slice = budget::Timeslice::start(env);
     to_binary_impl(env, el, true, Some(budget::SERIALISE_BYTES))
 }
 

@@ -71,6 +71,27 @@ element_limit_test() ->
                   {xmlstreamelement, #xmlel{name = <<"a">>, children = [#xmlel{name = <<"b">>}]}},
                   {xmlstreamerror, <<"XML stanza is too big">>}], Evs).
 
+%% Our own limits (nesting deeper than 256, more than 256 attributes on one
+%% element) are reported as fast_xml reports its size limit, so that a
+%% server treats them alike (ejabberd: policy-violation, not not-well-formed).
+depth_and_attribute_limits_test() ->
+    Deep = binary:copy(<<"<a>">>, 100000),
+    Attrs = iolist_to_binary(["<a", [[" a", integer_to_binary(I), "='v'"] || I <- lists:seq(1, 10000)], "/>"]),
+    TooBig = {xmlstreamerror, <<"XML stanza is too big">>},
+    ?assertEqual([{xmlstreamstart, <<"s">>, []}, TooBig],
+                 feed([no_gen_server], infinity, [<<"<s>">>, Deep])),
+    ?assertEqual([{xmlstreamstart, <<"s">>, []}, TooBig],
+                 feed([no_gen_server], infinity, [<<"<s>">>, Attrs])),
+    %% just under the limits: fine
+    Ok = iolist_to_binary([binary:copy(<<"<a>">>, 256), binary:copy(<<"</a>">>, 256)]),
+    ?assertMatch([_, {xmlstreamelement, #xmlel{name = <<"a">>}}],
+                 feed([no_gen_server], infinity, [<<"<s>">>, Ok])),
+    %% parse_element keeps fast_xml's {Code, Text} shape, with a readable text
+    ?assertEqual({error, {1, <<"XML stanza is too big: element nesting deeper than 256">>}},
+                 fxml_stream:parse_element(Deep)),
+    ?assertEqual({error, {1, <<"XML stanza is too big: more than 256 attributes on one element">>}},
+                 fxml_stream:parse_element(Attrs)).
+
 parse_errors_test() ->
     ?assertMatch([_, {xmlstreamerror, {7, <<"mismatched tag">>}}],
                  feed([no_gen_server], infinity, [<<"<s><a></b>">>])),
