@@ -1,0 +1,198 @@
+#!/usr/bin/env bash
+# End to end: the sidecar's MUC Light component (XEP-0114) on Debian's
+# ejabberd (23.01), with slixmpp clients.
+#   ejabberd: c2s with STARTTLS, an ejabberd_service listener for
+#     muclight.localhost, mod_privilege granting the component presence
+#     (managed_entity: XEP-0356), so it learns members' online resources;
+#   the sidecar: [component] only (no edge listeners), SQLite storage and
+#     the full-text index in the test's dir.
+# The scenario is tests/sidecar/component.py. Then the sidecar is stopped
+# with SIGTERM (must exit 0), restarted on the same storage with the index
+# removed (it must rebuild it from the archive), and the archive searched
+# again (tests/sidecar/component.py after-restart).
+# Everything runs on 127.0.0.1, ports 16000-16199, in a throwaway dir, stopped
+# by pid. Needs root and the sidecar built (cargo build --release -p
+# xmpp-accel-sidecar; the Makefile does it). KEEP_TMP=1 keeps the dir.
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+here=$repo/tests/sidecar
+START_TIMEOUT=${EJABBERD_START_TIMEOUT:-60}
+RUN_USER=ejabberd
+SIDECAR=${SIDECAR_BIN:-$repo/target/release/xmpp-accel-sidecar}
+
+say() { echo "sidecar-component: $*"; }
+die() { echo "sidecar-component: FAILED: $*" >&2; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "run as root"
+[ -x "$SIDECAR" ] || die "$SIDECAR missing: cargo build --release -p xmpp-accel-sidecar"
+. "$repo/tests/ejabberd/lib.sh"
+ensure_packages ejabberd python3-venv openssl iproute2
+ensure_packaged_service_stopped
+ensure_venv
+say "ejabberd $(dpkg-query -W -f='${Version}' ejabberd), slixmpp $SLIXMPP_VERSION"
+
+tmp=$(mktemp -d /tmp/xmpp-accel-sidecar-component.XXXXXX)
+node="xmppaccel-comp-$$-$RANDOM@localhost"
+cookie=$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
+secret=$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
+wrapper_pid="" beam_pid="" sidecar_pid="" py_pid=""
+ejd_ctl_args
+
+cleanup() {
+    local rc=$? p
+    set +e
+    trap - EXIT
+    trap '' INT TERM
+    if [ "$rc" != 0 ]; then
+        ejd_log_tails
+        [ -s "$tmp/logs/sidecar.log" ] && { echo "---- tail of sidecar.log ----" >&2; tail -n 40 "$tmp/logs/sidecar.log" >&2; }
+    fi
+    for p in "$py_pid" "$sidecar_pid"; do
+        alive "$p" && kill -TERM "$p" 2>/dev/null
+    done
+    for p in "$py_pid" "$sidecar_pid"; do
+        [ -n "$p" ] && { wait_gone "$p" 10 || kill -KILL "$p" 2>/dev/null; }
+    done
+    ejd_stop
+    ejd_kill_leftovers
+    if [ "${KEEP_TMP:-0}" = 1 ]; then say "kept $tmp"; else rm -rf "$tmp"; fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+mkdir -p "$tmp/spool" "$tmp/logs" "$tmp/component"
+ejd_make_cert
+
+# ---------------------------------------------------------------- ejabberd
+c2s_port=$(free_port 16000 16049) || die "no free port"
+dist_port=$(free_port 16050 16099) || die "no free port"
+comp_port=$(free_port 16100 16149) || die "no free port"
+metrics_port=$(free_port 16150 16199) || die "no free port"
+ejd_write_ctl_cfg "$cookie" "$dist_port" ""
+cat >"$tmp/etc/ejabberd.yml" <<EOF
+hosts:
+  - localhost
+loglevel: info
+log_rotate_count: 0
+certfiles:
+  - "$tmp/cert/server.pem"
+listen:
+  -
+    port: $c2s_port
+    ip: "127.0.0.1"
+    module: ejabberd_c2s
+    starttls_required: true
+    max_stanza_size: 262144
+    access: c2s
+  -
+    port: $comp_port
+    ip: "127.0.0.1"
+    module: ejabberd_service
+    hosts:
+      "muclight.localhost":
+        password: "$secret"
+auth_method: internal
+auth_password_format: scram
+acl:
+  local:
+    user_regexp: ""
+access_rules:
+  c2s:
+    allow: all
+api_permissions:
+  "console commands":
+    from:
+      - ejabberd_ctl
+    who: all
+    what: "*"
+modules:
+  mod_admin_extra: {}
+  mod_disco: {}
+  mod_roster: {}
+  mod_ping: {}
+  mod_privilege:
+    presence:
+      managed_entity: all
+EOF
+chown -R "$RUN_USER:$RUN_USER" "$tmp/etc" "$tmp/spool" "$tmp/logs" "$tmp/cert" "$tmp/run" "$tmp/contrib"
+chmod 711 "$tmp"
+ejd_start "$START_TIMEOUT"
+ejd_check_loopback
+for u in alice bob carol dave; do ctl register "$u" localhost "pw-$u-$cookie" >/dev/null || die "register $u"; done
+say "ejabberd: pid $beam_pid, c2s 127.0.0.1:$c2s_port, component port 127.0.0.1:$comp_port"
+
+# ---------------------------------------------------------------- sidecar
+cat >"$tmp/sidecar.toml" <<EOF
+[metrics]
+address = "127.0.0.1:$metrics_port"
+
+[component]
+server = "127.0.0.1:$comp_port"
+domain = "muclight.localhost"
+secret = "$secret"
+storage = "$tmp/component/rooms.sqlite3"
+index = "$tmp/component/index"
+keepalive_secs = 5
+max_body_size = 4096
+mam_max_page = 50
+
+[component.muclight]
+max_occupants = 10
+EOF
+"$SIDECAR" --config "$tmp/sidecar.toml" --check-config || die "--check-config refused the test's config"
+
+start_sidecar() {
+    NO_COLOR=1 "$SIDECAR" --config "$tmp/sidecar.toml" >>"$tmp/logs/sidecar.log" 2>&1 &
+    sidecar_pid=$!
+    local i
+    for ((i = 0; i < 200; i++)); do
+        curl -fsS "http://127.0.0.1:$metrics_port/metrics" 2>/dev/null | grep -q '^component_connected 1' && return 0
+        alive "$sidecar_pid" || die "the sidecar exited"
+        sleep 0.1
+    done
+    die "the component did not connect in 20 s"
+}
+
+stop_sidecar() {
+    kill -TERM "$sidecar_pid"
+    local rc=0
+    wait_gone "$sidecar_pid" 15 || die "the sidecar did not stop on SIGTERM in 15 s"
+    wait "$sidecar_pid" || rc=$?
+    sidecar_pid=""
+    [ "$rc" = 0 ] || die "the sidecar exited $rc on SIGTERM"
+}
+
+start_sidecar
+say "sidecar: pid $sidecar_pid, component muclight.localhost, metrics $metrics_port"
+
+export XMPP_HOST=127.0.0.1 XMPP_PORT=$c2s_port XMPP_DOMAIN=localhost XMPP_MUCLIGHT=muclight.localhost \
+    XMPP_CAFILE="$tmp/cert/cert.pem" METRICS="127.0.0.1:$metrics_port" \
+    XMPP_PASS_A="pw-alice-$cookie" XMPP_PASS_B="pw-bob-$cookie" XMPP_PASS_C="pw-carol-$cookie" \
+    XMPP_PASS_D="pw-dave-$cookie"
+
+rc=0
+timeout 600 "$VENV/bin/python" "$here/component.py" main &
+py_pid=$!
+wait "$py_pid" || rc=$?
+py_pid=""
+[ "$rc" = 0 ] || die "scenario failed"
+
+# ---------------------------------------------------------------- restart
+stop_sidecar
+say "SIGTERM: the sidecar stopped cleanly; removing the index, restarting"
+rm -rf "$tmp/component/index"
+start_sidecar
+sed 's/\x1b\[[0-9;]*m//g' "$tmp/logs/sidecar.log" | grep -q "caught up with the archive messages=[1-9]" ||
+    die "the restarted sidecar did not rebuild the index from the archive"
+timeout 300 "$VENV/bin/python" "$here/component.py" after-restart &
+py_pid=$!
+wait "$py_pid" || rc=$?
+py_pid=""
+[ "$rc" = 0 ] || die "after-restart scenario failed"
+stop_sidecar
+echo "---- sidecar log (last 10 lines) ----"
+tail -n 10 "$tmp/logs/sidecar.log"
+say "passed"
