@@ -13,7 +13,7 @@ export XEP_CORPUS
 TOOLS_EBIN := $(ERL_DIR)/_build/tools/ebin
 ERL_LIBS_DEFAULT := $(ERL_DIR)/_build/default/lib
 
-.PHONY: all build deps sidecar run-sidecar test-sidecar bench-sidecar test test-rust test-erlang test-elixir test-e2e test-ejabberd test-ejabberd-fulltext run bench-xml bench-fanout bench-mam bench-tls lint fuzz test-fuzz clean
+.PHONY: all build deps sidecar run-sidecar test-sidecar test-sidecar-component bench-sidecar test test-rust test-erlang test-elixir test-e2e test-ejabberd test-ejabberd-fulltext run bench-xml bench-fanout bench-mam bench-tls lint fuzz test-fuzz clean
 
 all: build
 
@@ -85,6 +85,12 @@ test-ejabberd-fulltext: build
 # hostile input, reload and drain (tests/sidecar_edge.sh).
 test-sidecar: sidecar
 	bash tests/sidecar_edge.sh
+
+# The sidecar's MUC Light component on a real ejabberd (XEP-0114,
+# mod_privilege), slixmpp clients: rooms, fan-out, MAM and full text,
+# restart (tests/sidecar_component.sh). Not in `make test` yet.
+test-sidecar-component: sidecar
+	bash tests/sidecar_component.sh
 
 bench-xml: build
 	bash bench/xml/run.sh
