@@ -97,9 +97,8 @@
                 | {unknown_tag, binary(), binary()}
                 | {missing_tag_xmlns, binary()}.
 
-%% The elements of the codec, each with the term it encodes from (when it
-%% is a record) and the children each may hold (where they go is in the
-%% `*_els' functions below).
+%% The elements of the codec (the children each may hold are in its
+%% `decode_*_els' function below), and those a <value/> may hold.
 -define(TAGS, [<<"methodCall">>, <<"methodResponse">>, <<"fault">>, <<"methodName">>,
                <<"params">>, <<"param">>, <<"value">>, <<"i4">>, <<"int">>, <<"string">>,
                <<"double">>, <<"base64">>, <<"dateTime.iso8601">>, <<"boolean">>,
