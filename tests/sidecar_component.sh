@@ -9,7 +9,9 @@
 # The scenario is tests/sidecar/component.py. Then the sidecar is stopped
 # with SIGTERM (must exit 0), restarted on the same storage with the index
 # removed (it must rebuild it from the archive), and the archive searched
-# again (tests/sidecar/component.py after-restart).
+# again (tests/sidecar/component.py after-restart). Last, kill -9 while a
+# client floods the room, restart: every message echoed before the kill must
+# be found by full-text search (flood, verify-crash).
 # Everything runs on 127.0.0.1, ports 16000-16199, in a throwaway dir, stopped
 # by pid. Needs root and the sidecar built (cargo build --release -p
 # xmpp-accel-sidecar; the Makefile does it). KEEP_TMP=1 keeps the dir.
@@ -192,6 +194,24 @@ py_pid=$!
 wait "$py_pid" || rc=$?
 py_pid=""
 [ "$rc" = 0 ] || die "after-restart scenario failed"
+
+# ---------------------------------------------------------------- kill -9
+say "crash safety: kill -9 while alice floods the room"
+timeout 120 "$VENV/bin/python" "$here/component.py" flood "$tmp/echoed.txt" 5 &
+py_pid=$!
+sleep 3
+kill -KILL "$sidecar_pid"
+wait "$sidecar_pid" 2>/dev/null || true
+sidecar_pid=""
+wait "$py_pid" || rc=$?
+py_pid=""
+[ "$rc" = 0 ] || die "flood failed"
+start_sidecar
+timeout 300 "$VENV/bin/python" "$here/component.py" verify-crash "$tmp/echoed.txt" &
+py_pid=$!
+wait "$py_pid" || rc=$?
+py_pid=""
+[ "$rc" = 0 ] || die "crash-safety check failed"
 stop_sidecar
 echo "---- sidecar log (last 10 lines) ----"
 tail -n 10 "$tmp/logs/sidecar.log"

@@ -472,6 +472,19 @@ class Run:
                               {a: 1, bp: 1, bc: 1, c: 1}, "after bad input")
         await self.step("bad input gets error stanzas; the room goes on", bad_input)
 
+        async def logout_one_resource():
+            await bp.logout()
+            await asyncio.sleep(0.5)
+            for cl in everyone:
+                cl.take()
+            for body in ("hotel one resource left", "india still one"):
+                a.send_message(mto=ROOM, mbody=body, mtype="groupchat")
+                await self.settle([a, bc, c], lambda x, b=body: x.findtext("{jabber:client}body") == b,
+                                  {a: 1, bc: 1, c: 1}, f"after bob/phone left: {body}")
+            bp.inbox.clear()
+        await self.step("a resource logs out: the others still get each message once", logout_one_resource)
+        everyone.remove(bp)
+
         async def metrics():
             text = urllib.request.urlopen(f"http://{METRICS}/metrics", timeout=5).read().decode()
             vals = {}
@@ -531,10 +544,63 @@ class Run:
         await a.logout()
 
 
+    # ------------------------------------------------------------ crash safety
+    async def flood(self, out_path, seconds):
+        """alice sends numbered messages until `seconds` pass (the sidecar is
+        killed meanwhile); each body whose echo came back is written to
+        out_path at once."""
+        a = Client("alice", os.environ["XMPP_PASS_A"], "flood")
+        await self.step("flood: alice logs in", a.login)
+        echoed = 0
+        with open(out_path, "w") as out:
+            loop = asyncio.get_running_loop()
+            end = loop.time() + seconds
+            i = 0
+            while loop.time() < end:
+                a.send_message(mto=ROOM, mbody=f"flood zulu{i:05d}", mtype="groupchat")
+                i += 1
+                await asyncio.sleep(0.02)
+                for x in a.take(lambda x: (x.findtext("{jabber:client}body") or "").startswith("flood ")):
+                    if x.get("type") == "groupchat":
+                        out.write(x.findtext("{jabber:client}body") + "\n")
+                        out.flush()
+                        echoed += 1
+        print(f"ok: flood: {i} sent, {echoed} echoed before and after the kill", flush=True)
+        self.passed += 1
+        try:
+            await asyncio.wait_for(a.logout(), 5)
+        except Exception:
+            pass
+
+    async def verify_crash(self, path):
+        bodies = [line.strip() for line in open(path) if line.strip()]
+        a = Client("alice", os.environ["XMPP_PASS_A"], "verify")
+        await self.step("verify: alice logs in", a.login)
+
+        async def every_echo_found():
+            check(len(bodies) > 10, f"only {len(bodies)} echoed before the kill")
+            missing = []
+            for b in bodies:
+                word = b.split()[1]
+                p, err = await a.mam(fields=[("fulltext", word)])
+                check(err is None, f"MAM: {err}")
+                if [r[2] for r in p["results"]] != [b]:
+                    missing.append(b)
+            check(not missing, f"{len(missing)} echoed messages not found: {missing[:5]}")
+            return f"{len(bodies)} echoed messages, each found once by full-text search"
+        await self.step("kill -9 while messages flow: every echoed message is archived and searchable",
+                        every_echo_found)
+        await a.logout()
+
+
 async def amain(phase):
     run = Run()
     if phase == "main":
         await run.main()
+    elif phase == "flood":
+        await run.flood(sys.argv[2], float(sys.argv[3]))
+    elif phase == "verify-crash":
+        await run.verify_crash(sys.argv[2])
     else:
         await run.after_restart()
     print(f"{run.passed} passed, {run.failed} failed", flush=True)
