@@ -15,6 +15,9 @@ for app in xmpp_accel fast_xml fast_tls; do
     if [ -d "$lib/$app/priv" ]; then cp -rL "$lib/$app/priv" "$stage/$app/"; fi
 done
 chmod -R a+rX "$stage"
+# XMPP_CHECK_LIMITS: also send a stanza nested 100,000 deep and one with
+# 10,000 attributes; our limits must end the stream with policy-violation.
+XMPP_CHECK_LIMITS=1 \
 EJABBERD_EXTRA_PA="$stage/fast_xml/ebin:$stage/fast_tls/ebin:$stage/xmpp_accel/ebin" \
 EXPECT_FXML_PREFIX="$stage/fast_xml/" \
 EXPECT_FAST_TLS_PREFIX="$stage/fast_tls/" \

@@ -13,6 +13,9 @@ Steps (each with a timeout and an assertion; one line each, `ok: ...` or
   the messages, byte for byte;
   offline storage: bob logs out, alice writes, bob logs in and gets it;
   both log out cleanly.
+  With XMPP_CHECK_LIMITS=1, also: a stanza nested 1,000 deep, one nested
+  100,000 deep and one with 10,000 attributes each end the sender's stream with a policy-violation
+  stream error (as an over-sized stanza does), not not-well-formed.
 
 Environment: XMPP_HOST, XMPP_PORT, XMPP_DOMAIN, XMPP_MUC, XMPP_CAFILE (unset:
 no certificate verification), XMPP_USER_A/XMPP_PASS_A, XMPP_USER_B/XMPP_PASS_B,
@@ -39,6 +42,7 @@ PASS_A = os.environ.get("XMPP_PASS_A", "alice")
 USER_B = os.environ.get("XMPP_USER_B", "bob")
 PASS_B = os.environ.get("XMPP_PASS_B", "bob")
 STEP_TIMEOUT = float(os.environ.get("XMPP_STEP_TIMEOUT", "15"))
+CHECK_LIMITS = os.environ.get("XMPP_CHECK_LIMITS") == "1"
 
 # Text that makes an XML library work: the five escapes, a character
 # reference's worth of non-ASCII (2-, 3- and 4-byte UTF-8), a tab.
@@ -55,8 +59,8 @@ def check(cond, what):
 
 
 class Client(ClientXMPP):
-    def __init__(self, user, password):
-        super().__init__(f"{user}@{DOMAIN}/e2e", password)
+    def __init__(self, user, password, resource="e2e"):
+        super().__init__(f"{user}@{DOMAIN}/{resource}", password)
         for plugin in ("xep_0004", "xep_0030", "xep_0045", "xep_0059",
                        "xep_0199", "xep_0203", "xep_0297", "xep_0313"):
             self.register_plugin(plugin)
@@ -252,6 +256,32 @@ class Session:
         await asyncio.gather(self.a.logout(), self.b.logout())
         return ""
 
+    async def limit(self, payload):
+        """Logs in a fresh client, sends `payload` raw, returns the stream error."""
+        c = Client(USER_A, PASS_A, resource=f"limits-{uuid.uuid4().hex[:6]}")
+        errors = asyncio.Queue()
+        c.add_event_handler("stream_error", errors.put_nowait)
+        try:
+            await c.login()
+            c.send_raw(payload)
+            err = await errors.get()
+        finally:
+            if c.transport is not None:
+                c.abort()
+        cond, text = err["condition"], err["text"]
+        check(cond == "policy-violation",
+              f"stream error {cond!r} ({text!r}), expected policy-violation")
+        return f"stream error {cond}: {text!r}"
+
+    async def limit_depth(self, depth=100_000):
+        to = f"{USER_B}@{DOMAIN}"
+        return await self.limit(f"<message to='{to}'>" + "<a>" * depth)
+
+    async def limit_attrs(self):
+        to = f"{USER_B}@{DOMAIN}"
+        attrs = "".join(f" a{i}='v'" for i in range(10_000))
+        return await self.limit(f"<message to='{to}'{attrs}><body>x</body></message>")
+
     async def run(self):
         s = self.step
         login_a = f"{USER_A} logs in over STARTTLS"
@@ -275,6 +305,14 @@ class Session:
         await s(f"offline: {USER_B} logs out, {USER_A} writes, {USER_B} logs back in and gets it",
                 self.offline, [login_a, login_b])
         await s("both log out cleanly", self.logout, [login_a])
+        if CHECK_LIMITS:
+            # 3 KB: far below max_stanza_size, so only the depth limit can answer
+            await s("limits: a stanza nested 1,000 deep ends the stream",
+                    lambda: self.limit_depth(1_000))
+            await s("limits: a stanza nested 100,000 deep ends the stream",
+                    self.limit_depth)
+            await s("limits: a stanza with 10,000 attributes ends the stream",
+                    self.limit_attrs)
 
 async def main():
     session = Session()
