@@ -71,14 +71,22 @@ fuzz_target!(|data: &[u8]| {
     let flags = data[1];
     let input = &data[2..];
     let config = Config {
-        mode: if flags & 1 == 0 { Mode::Stream } else { Mode::Elements },
+        mode: if flags & 1 == 0 {
+            Mode::Stream
+        } else {
+            Mode::Elements
+        },
         limits: Limits {
             max_element_size: if flags & 16 == 0 { 0 } else { 200 },
             max_depth: if flags & 2 == 0 { 64 } else { 4 },
             max_attrs: if flags & 2 == 0 { 32 } else { 3 },
         },
         stream_text: flags & 4 != 0,
-        whitespace: if flags & 8 == 0 { Whitespace::Keep } else { Whitespace::DropBetweenMarkup },
+        whitespace: if flags & 8 == 0 {
+            Whitespace::Keep
+        } else {
+            Whitespace::DropBetweenMarkup
+        },
     };
     let whole = run(&[input], config);
     let chunks: Vec<&[u8]> = input.chunks(size).collect();
@@ -88,6 +96,10 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(whole.1, cut.1, "chunking changed the verdict");
     } else {
         // an oversized stanza may be refused as such before a later error in it
-        assert_eq!(whole.1.is_ok(), cut.1.is_ok(), "chunking changed the verdict");
+        assert_eq!(
+            whole.1.is_ok(),
+            cut.1.is_ok(),
+            "chunking changed the verdict"
+        );
     }
 });
