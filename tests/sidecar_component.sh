@@ -9,7 +9,8 @@
 # The scenario is tests/sidecar/component.py. Then the sidecar is stopped
 # with SIGTERM (must exit 0), restarted on the same storage with the index
 # removed (it must rebuild it from the archive), and the archive searched
-# again (tests/sidecar/component.py after-restart). Last, kill -9 while a
+# again (tests/sidecar/component.py after-restart), while carol, online since
+# before the restart, must still get room messages (hold). Last, kill -9 while a
 # client floods the room, restart: every message echoed before the kill must
 # be found by full-text search (flood, verify-crash).
 # Everything runs on 127.0.0.1, ports 16000-16199, in a throwaway dir, stopped
@@ -38,7 +39,7 @@ tmp=$(mktemp -d /tmp/xmpp-accel-sidecar-component.XXXXXX)
 node="xmppaccel-comp-$$-$RANDOM@localhost"
 cookie=$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
 secret=$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
-wrapper_pid="" beam_pid="" sidecar_pid="" py_pid=""
+wrapper_pid="" beam_pid="" sidecar_pid="" py_pid="" hold_pid=""
 ejd_ctl_args
 
 cleanup() {
@@ -50,10 +51,10 @@ cleanup() {
         ejd_log_tails
         [ -s "$tmp/logs/sidecar.log" ] && { echo "---- tail of sidecar.log ----" >&2; tail -n 40 "$tmp/logs/sidecar.log" >&2; }
     fi
-    for p in "$py_pid" "$sidecar_pid"; do
+    for p in "$py_pid" "$hold_pid" "$sidecar_pid"; do
         alive "$p" && kill -TERM "$p" 2>/dev/null
     done
-    for p in "$py_pid" "$sidecar_pid"; do
+    for p in "$py_pid" "$hold_pid" "$sidecar_pid"; do
         [ -n "$p" ] && { wait_gone "$p" 10 || kill -KILL "$p" 2>/dev/null; }
     done
     ejd_stop
@@ -183,6 +184,10 @@ py_pid=""
 [ "$rc" = 0 ] || die "scenario failed"
 
 # ---------------------------------------------------------------- restart
+timeout 300 "$VENV/bin/python" "$here/component.py" hold "$tmp/hold.ready" &
+hold_pid=$!
+for ((i = 0; i < 300; i++)); do [ -s "$tmp/hold.ready" ] && break; alive "$hold_pid" || break; sleep 0.1; done
+[ -s "$tmp/hold.ready" ] || die "carol did not log in"
 stop_sidecar
 say "SIGTERM: the sidecar stopped cleanly; removing the index, restarting"
 rm -rf "$tmp/component/index"
@@ -194,6 +199,9 @@ py_pid=$!
 wait "$py_pid" || rc=$?
 py_pid=""
 [ "$rc" = 0 ] || die "after-restart scenario failed"
+wait "$hold_pid" || rc=$?
+hold_pid=""
+[ "$rc" = 0 ] || die "a member online across the restart missed a message"
 
 # ---------------------------------------------------------------- kill -9
 say "crash safety: kill -9 while alice floods the room"

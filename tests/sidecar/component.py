@@ -544,6 +544,28 @@ class Run:
         await a.logout()
 
 
+    # ------------------------------------------------------------ across a restart
+    async def hold(self, ready_path):
+        """carol logs in before the sidecar restarts and stays; she must
+        get alice's message after the restart (the component stored her
+        online resource)."""
+        c = Client("carol", os.environ["XMPP_PASS_C"], "steady")
+        await self.step("hold: carol logs in before the restart", c.login)
+        await asyncio.sleep(1)
+        Path(ready_path).write_text("ready\n")
+
+        async def gets_it():
+            body = "golf after restart"
+            for _ in range(600):
+                if any(x.findtext("{jabber:client}body") == body for x in c.inbox):
+                    break
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(0.3)
+            n = sum(1 for x in c.inbox if x.findtext("{jabber:client}body") == body)
+            check(n == 1, f"carol got the message {n} times")
+        await self.step("a member online since before the restart still gets room messages", gets_it)
+        await c.logout()
+
     # ------------------------------------------------------------ crash safety
     async def flood(self, out_path, seconds):
         """alice sends numbered messages until `seconds` pass (the sidecar is
@@ -599,6 +621,8 @@ async def amain(phase):
         await run.main()
     elif phase == "flood":
         await run.flood(sys.argv[2], float(sys.argv[3]))
+    elif phase == "hold":
+        await run.hold(sys.argv[2])
     elif phase == "verify-crash":
         await run.verify_crash(sys.argv[2])
     else:

@@ -65,7 +65,7 @@ pub async fn run(
         mam_max_page: cfg.mam_max_page,
     };
     let (storage, index, m) = (cfg.storage.clone(), cfg.index.clone(), metrics.clone());
-    let (jobs, thread) =
+    let (jobs, thread, stored) =
         tokio::task::spawn_blocking(move || worker::start(service, &storage, &index, settings, m))
             .await
             .map_err(|e| e.to_string())??;
@@ -79,7 +79,11 @@ pub async fn run(
             }
         }
     });
-    let mut resources = Resources::default();
+    let mut resources = Resources::load(stored);
+    tracing::info!(
+        users = resources.users(),
+        "online resources from the last run"
+    );
     let max_backoff = Duration::from_secs(cfg.reconnect_max_secs);
     let mut backoff = Duration::from_secs(1);
     loop {
@@ -88,6 +92,10 @@ pub async fn run(
         }
         let r = link(&cfg, &jobs, &mut resources, &metrics, &mut stop).await;
         metrics.connected.set(0);
+        let changes = resources.take_changes();
+        if !changes.is_empty() {
+            let _ = jobs.send(Job::Resources(changes)).await;
+        }
         match r {
             Ok(Ended::Stop) => break,
             Ok(Ended::Lost(why)) => {
@@ -231,6 +239,10 @@ async fn link(
                 return Ok(Ended::Stop);
             }
             _ = tick.tick() => {
+                let changes = resources.take_changes();
+                if !changes.is_empty() {
+                    jobs.send(Job::Resources(changes)).await.map_err(|_| "the room worker stopped".to_owned())?;
+                }
                 if last_write.elapsed() >= keepalive {
                     io.write_all(b" ").await.map_err(|e| e.to_string())?;
                     last_write = Instant::now();
@@ -306,6 +318,7 @@ async fn stanza(
     let ty = el.attr("type");
     match el.name.as_str() {
         "presence" => {
+            tracing::debug!(%from, ty = ty.unwrap_or("available"), "presence");
             resources.presence(&from, ty);
             return Ok(());
         }
@@ -315,6 +328,7 @@ async fn stanza(
     if ty == Some("error") {
         // a copy bounced: that resource is gone
         if from.resource().is_some() {
+            tracing::debug!(%from, "bounced: resource dropped");
             resources.offline(&from);
         }
         return Ok(());

@@ -18,16 +18,37 @@ use xmpp_accel_core::muclight::{BareJid, Jid};
 #[derive(Debug, Default)]
 pub struct Resources {
     map: HashMap<BareJid, BTreeSet<String>>,
+    /// Changes not yet stored: (bare JID, resource, online).
+    changes: Vec<(String, String, bool)>,
 }
 
 impl Resources {
+    /// Resources as stored by an earlier run.
+    pub fn load(stored: Vec<(String, String)>) -> Resources {
+        let mut r = Resources::default();
+        for (u, res) in stored {
+            if let Ok(j) = Jid::new(&format!("{u}/{res}")) {
+                r.online(&j);
+            }
+        }
+        r.changes.clear();
+        r
+    }
+
+    /// The changes since the last call, to store.
+    pub fn take_changes(&mut self) -> Vec<(String, String, bool)> {
+        std::mem::take(&mut self.changes)
+    }
+
     /// `full` is online.
     pub fn online(&mut self, full: &Jid) {
         if let Some(r) = full.resource() {
-            self.map
-                .entry(full.to_bare())
-                .or_default()
-                .insert(r.as_str().to_owned());
+            let bare = full.to_bare();
+            let set = self.map.entry(bare.clone()).or_default();
+            if set.insert(r.as_str().to_owned()) {
+                self.changes
+                    .push((bare.to_string(), r.as_str().to_owned(), true));
+            }
         }
     }
 
@@ -36,11 +57,16 @@ impl Resources {
         let bare = full.to_bare();
         match full.resource() {
             None => {
-                self.map.remove(&bare);
+                for r in self.map.remove(&bare).unwrap_or_default() {
+                    self.changes.push((bare.to_string(), r, false));
+                }
             }
             Some(r) => {
                 if let Some(set) = self.map.get_mut(&bare) {
-                    set.remove(r.as_str());
+                    if set.remove(r.as_str()) {
+                        self.changes
+                            .push((bare.to_string(), r.as_str().to_owned(), false));
+                    }
                     if set.is_empty() {
                         self.map.remove(&bare);
                     }
@@ -91,5 +117,11 @@ mod tests {
         r.offline(&Jid::new("alice@a.test").unwrap());
         assert_eq!(r.of(&alice).count(), 0);
         assert_eq!(r.users(), 0);
+        let ch = r.take_changes();
+        assert_eq!(ch.len(), 4, "{ch:?}");
+        assert!(r.take_changes().is_empty());
+        let r = Resources::load(vec![("bob@b.test".into(), "pc".into())]);
+        let bob = BareJid::new("bob@b.test").unwrap();
+        assert_eq!(r.of(&bob).collect::<Vec<_>>(), ["pc"]);
     }
 }

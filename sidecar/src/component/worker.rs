@@ -41,6 +41,8 @@ pub enum Job {
     },
     /// Make the index's writes searchable; refresh gauges.
     Tick,
+    /// Store changes of members' online resources: (bare JID, resource, online).
+    Resources(Vec<(String, String, bool)>),
 }
 
 /// Worker settings.
@@ -62,6 +64,13 @@ struct Worker {
     dirty: bool,
 }
 
+/// What [`start`] gives: the job queue, the thread, the stored online resources.
+pub type Started = (
+    mpsc::Sender<Job>,
+    std::thread::JoinHandle<()>,
+    Vec<(String, String)>,
+);
+
 /// Opens the store and the index, catches the index up with the archive,
 /// and starts the worker thread. Returns the job queue (bounded: a full
 /// queue makes the connection wait, which stops its reads).
@@ -71,7 +80,7 @@ pub fn start(
     index_dir: &Path,
     settings: Settings,
     metrics: ComponentMetrics,
-) -> Result<(mpsc::Sender<Job>, std::thread::JoinHandle<()>), String> {
+) -> Result<Started, String> {
     let mut store =
         SqliteStore::open(storage).map_err(|e| format!("{}: {e}", storage.display()))?;
     let index = MamIndex::open(index_dir, mam::Options::default())
@@ -80,6 +89,9 @@ pub fn start(
         .last_mam_id()
         .map_err(|e| format!("{}: {e}", storage.display()))?
         .unwrap_or(0);
+    let resources = store
+        .resources()
+        .map_err(|e| format!("{}: {e}", storage.display()))?;
     let mut w = Worker {
         service,
         store,
@@ -111,6 +123,11 @@ pub fn start(
                         let _ = reply.send(out);
                     }
                     Job::Tick => w.tick(),
+                    Job::Resources(changes) => {
+                        if let Err(e) = w.store.update_resources(&changes) {
+                            tracing::error!("storing online resources: {e}");
+                        }
+                    }
                 }
             }
             w.tick();
@@ -120,7 +137,7 @@ pub fn start(
             tracing::info!("room worker stopped");
         })
         .map_err(|e| e.to_string())?;
-    Ok((tx, handle))
+    Ok((tx, handle, resources))
 }
 
 fn body_of(stanza: &Element) -> String {

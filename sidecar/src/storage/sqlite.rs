@@ -11,6 +11,9 @@
 //! - `archive(archive_id, mam_id, sender, body, stanza)`: the archived
 //!   stanzas (compact XML, without `to`), `mam_id` the XEP-0359 stanza-id.
 //!
+//! Schema 2 adds `online_resources(user, resource)`: the members' online
+//! resources as the component last knew them.
+//!
 //! [`SqliteStore`] implements the core's [`RoomStore`]; the component wraps
 //! each stanza's calls in [`SqliteStore::begin`] / [`SqliteStore::commit`]
 //! (or [`SqliteStore::rollback`] when the service reports a storage error).
@@ -24,7 +27,8 @@ use xmpp_accel_core::muclight::{
 };
 
 /// Schema migrations, in order: `MIGRATIONS[n]` takes `user_version` n to n+1.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE rooms (
     jid TEXT PRIMARY KEY NOT NULL,
     version TEXT NOT NULL
@@ -62,7 +66,17 @@ CREATE TABLE archive (
     stanza BLOB NOT NULL,
     PRIMARY KEY (archive_id, mam_id)
 ) WITHOUT ROWID;
-"#];
+"#,
+    // 2: members' online resources, so that a restarted component still
+    // reaches members who came online before it (stale ones bounce once)
+    r#"
+CREATE TABLE online_resources (
+    user TEXT NOT NULL,
+    resource TEXT NOT NULL,
+    PRIMARY KEY (user, resource)
+) WITHOUT ROWID;
+"#,
+];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
@@ -316,6 +330,39 @@ impl SqliteStore {
             .execute("DELETE FROM archives WHERE id = ?1", [id as i64])
             .map_err(err)?;
         Ok(Some(id))
+    }
+
+    /// Applies changes to the stored online resources: (bare JID,
+    /// resource, online), in one transaction.
+    pub fn update_resources(
+        &mut self,
+        changes: &[(String, String, bool)],
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction().map_err(err)?;
+        for (u, r, online) in changes {
+            let sql = if *online {
+                "INSERT OR IGNORE INTO online_resources (user, resource) VALUES (?1, ?2)"
+            } else {
+                "DELETE FROM online_resources WHERE user = ?1 AND resource = ?2"
+            };
+            tx.prepare_cached(sql)
+                .map_err(err)?
+                .execute(params![u, r])
+                .map_err(err)?;
+        }
+        tx.commit().map_err(err)
+    }
+
+    /// The stored online resources: (bare JID, resource).
+    pub fn resources(&mut self) -> Result<Vec<(String, String)>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT user, resource FROM online_resources")
+            .map_err(err)?;
+        let rows = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
     }
 
     fn write_config(&mut self, room: &str, config: &[(String, String)]) -> Result<(), StoreError> {
@@ -622,6 +669,32 @@ mod tests {
         drop(c);
         let e = SqliteStore::open(&path).err().unwrap().to_string();
         assert!(e.contains("schema version 99"), "{e}");
+    }
+
+    #[test]
+    fn migrates_a_version_1_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rooms.sqlite3");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(MIGRATIONS[0]).unwrap();
+            c.pragma_update(None, "user_version", 1).unwrap();
+            c.execute(
+                "INSERT INTO rooms (jid, version) VALUES ('r@muc.test', 'v1')",
+                [],
+            )
+            .unwrap();
+        }
+        let mut s = SqliteStore::open(&path).unwrap();
+        assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
+        let r = BareJid::new("r@muc.test").unwrap();
+        assert_eq!(s.room(&r).unwrap().unwrap().version, "v1");
+        let (a, b) = ("alice@a.test".to_owned(), "phone".to_owned());
+        s.update_resources(&[(a.clone(), b.clone(), true), (a.clone(), "pc".into(), true)])
+            .unwrap();
+        s.update_resources(&[(a.clone(), "pc".into(), false)])
+            .unwrap();
+        assert_eq!(s.resources().unwrap(), [(a, b)]);
     }
 
     #[test]
