@@ -383,3 +383,138 @@ mod tests {
         );
     }
 }
+
+/// The component against a scripted server on loopback: handshake,
+/// presence, a room, fan-out, archive and MAM, a bounce, SIGTERM.
+#[cfg(test)]
+mod link_tests {
+    use super::*;
+    use tokio::net::TcpListener;
+
+    async fn read_until(
+        io: &mut TcpStream,
+        acc: &mut String,
+        what: &str,
+        done: impl Fn(&str) -> bool,
+    ) {
+        let mut buf = vec![0u8; 65536];
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !done(acc) {
+            let n = tokio::time::timeout_at(deadline, io.read(&mut buf))
+                .await
+                .unwrap_or_else(|_| panic!("timeout waiting for {what}; got {acc}"))
+                .unwrap();
+            assert!(n > 0, "closed while waiting for {what}; got {acc}");
+            acc.push_str(std::str::from_utf8(&buf[..n]).unwrap());
+        }
+    }
+
+    fn copies<'a>(acc: &'a str, needle: &str) -> Vec<&'a str> {
+        acc.split("<message")
+            .filter(|m| m.contains(needle))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn scripted_server() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let cfg = config::Component {
+            server: server.local_addr().unwrap(),
+            domain: "muclight.test".into(),
+            secret: "s3cr3t".into(),
+            storage: dir.path().join("rooms.sqlite3"),
+            index: dir.path().join("index"),
+            keepalive_secs: 30,
+            reconnect_max_secs: 1,
+            max_stanza_size: 65536,
+            max_body_size: 1000,
+            mam_max_page: 50,
+            muclight: config::MucLight::default(),
+        };
+        let metrics = ComponentMetrics::register(&mut Default::default());
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let comp = tokio::spawn(run(cfg, metrics.clone(), stop_rx));
+        let (mut io, _) = server.accept().await.unwrap();
+        let mut acc = String::new();
+        read_until(&mut io, &mut acc, "stream header", |a| {
+            a.contains("jabber:component:accept") && a.ends_with('>')
+        })
+        .await;
+        assert!(acc.contains("to='muclight.test'"), "{acc}");
+        io.write_all(b"<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' xmlns='jabber:component:accept' from='muclight.test' id='abc123'>").await.unwrap();
+        acc.clear();
+        read_until(&mut io, &mut acc, "handshake", |a| {
+            a.contains("</handshake>")
+        })
+        .await;
+        assert_eq!(
+            acc,
+            format!(
+                "<handshake>{}</handshake>",
+                handshake_digest("abc123", "s3cr3t")
+            )
+        );
+        io.write_all(b"<handshake/>").await.unwrap();
+        for r in ["alice@a.test/one", "bob@a.test/phone", "bob@a.test/pc"] {
+            io.write_all(format!("<presence from='{r}' to='muclight.test'/>").as_bytes())
+                .await
+                .unwrap();
+        }
+        // create a room: the owner's result, three notifications
+        acc.clear();
+        io.write_all(b"<iq from='alice@a.test/one' to='coven@muclight.test' id='c1' type='set'><query xmlns='urn:xmpp:muclight:0#create'><occupants><user affiliation='member'>bob@a.test</user></occupants></query></iq>").await.unwrap();
+        read_until(&mut io, &mut acc, "create", |a| {
+            a.contains("id='c1'") && copies(a, "#affiliations").len() == 3
+        })
+        .await;
+        for to in ["alice@a.test/one", "bob@a.test/phone", "bob@a.test/pc"] {
+            assert!(acc.contains(&format!("to='{to}'")), "{to}: {acc}");
+        }
+        // a room message: three copies, identical but `to`, with a stanza-id
+        acc.clear();
+        io.write_all(b"<message from='bob@a.test/pc' to='coven@muclight.test' id='m1' type='groupchat'><body>hello apple</body></message>").await.unwrap();
+        read_until(&mut io, &mut acc, "fan-out", |a| {
+            copies(a, "hello apple").len() == 3
+        })
+        .await;
+        let strip = |m: &str| {
+            let i = m.find(" to='").unwrap();
+            let j = m[i + 5..].find('\'').unwrap();
+            format!("{}{}", &m[..i], &m[i + 5 + j + 1..])
+        };
+        let c = copies(&acc, "hello apple");
+        assert!(c.iter().all(|m| strip(m) == strip(c[0])), "{acc}");
+        assert!(c[0].contains("<stanza-id xmlns='urn:xmpp:sid:0' by='coven@muclight.test' id='"));
+        assert!(c[0].contains("from='coven@muclight.test/bob@a.test'"));
+        // MAM full text
+        acc.clear();
+        io.write_all(b"<iq from='alice@a.test/one' to='coven@muclight.test' id='q1' type='set'><query xmlns='urn:xmpp:mam:2' queryid='x'><x xmlns='jabber:x:data' type='submit'><field var='full-text-search'><value>APPLE</value></field></x></query></iq>").await.unwrap();
+        read_until(&mut io, &mut acc, "MAM", |a| a.contains("id='q1'")).await;
+        assert_eq!(copies(&acc, "<result").len(), 1, "{acc}");
+        assert!(
+            acc.contains("<fin xmlns='urn:xmpp:mam:2' complete='true'>"),
+            "{acc}"
+        );
+        assert!(acc.contains("<count>1</count>"), "{acc}");
+        // a bounce drops bob/phone; an oversized body is refused
+        acc.clear();
+        io.write_all(b"<message from='bob@a.test/phone' to='coven@muclight.test' type='error'><error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>").await.unwrap();
+        let big = "x".repeat(2000);
+        io.write_all(format!("<message from='alice@a.test/one' to='coven@muclight.test' id='big' type='groupchat'><body>{big}</body></message><message from='alice@a.test/one' to='coven@muclight.test' id='m2' type='groupchat'><body>second</body></message>").as_bytes()).await.unwrap();
+        read_until(&mut io, &mut acc, "second", |a| {
+            copies(a, "second").len() == 2 && a.contains("not-acceptable")
+        })
+        .await;
+        assert!(!acc.contains("bob@a.test/phone"), "{acc}");
+        assert_eq!(metrics.archive_writes.get(), 3); // create notification, two messages
+                                                     // SIGTERM: the stream is closed, run returns
+        stop_tx.send(true).unwrap();
+        acc.clear();
+        read_until(&mut io, &mut acc, "stream end", |a| {
+            a.contains("</stream:stream>")
+        })
+        .await;
+        comp.await.unwrap().unwrap();
+    }
+}
