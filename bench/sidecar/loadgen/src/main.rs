@@ -308,10 +308,15 @@ async fn connect_tls(o: &Opts, tls: &TlsConnector) -> io::Result<Tls13> {
     if o.tls == Tls::Starttls {
         let mut r = Reader::new();
         tcp.write_all(header(&o.domain).as_bytes()).await?;
-        r.until(&mut tcp, "features", t).await?;
+        r.until(&mut tcp, "features", t)
+            .await
+            .map_err(|e| err(format!("first features: {e}")))?;
         tcp.write_all(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
             .await?;
-        let u = r.next(&mut tcp, t).await?;
+        let u = r
+            .next(&mut tcp, t)
+            .await
+            .map_err(|e| err(format!("proceed: {e}")))?;
         if u.name != "proceed" {
             return Err(err(format!(
                 "STARTTLS refused: {}",
@@ -345,7 +350,9 @@ async fn login(o: &Opts, tls: &TlsConnector, idx: usize) -> io::Result<Session> 
     let mut s = connect_tls(o, tls).await?;
     let mut r = Reader::new();
     s.write_all(header(&o.domain).as_bytes()).await?;
-    r.until(&mut s, "features", t).await?;
+    r.until(&mut s, "features", t)
+        .await
+        .map_err(|e| err(format!("features after TLS: {e}")))?;
     let user = format!("{}{}", o.user_prefix, idx);
     let creds = format!("\0{user}\0{}", o.password);
     s.write_all(
@@ -356,20 +363,28 @@ async fn login(o: &Opts, tls: &TlsConnector, idx: usize) -> io::Result<Session> 
         .as_bytes(),
     )
     .await?;
-    let u = r.next(&mut s, t).await?;
+    let u = r
+        .next(&mut s, t)
+        .await
+        .map_err(|e| err(format!("SASL: {e}")))?;
     if u.name != "success" {
         return Err(err(format!("SASL: {}", String::from_utf8_lossy(&u.bytes))));
     }
     r.restart();
     s.write_all(header(&o.domain).as_bytes()).await?;
-    r.until(&mut s, "features", t).await?;
+    r.until(&mut s, "features", t)
+        .await
+        .map_err(|e| err(format!("features after SASL: {e}")))?;
     s.write_all(
         b"<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>\
           <resource>lg</resource></bind></iq>",
     )
     .await?;
     let jid = loop {
-        let u = r.until(&mut s, "iq", t).await?;
+        let u = r
+            .until(&mut s, "iq", t)
+            .await
+            .map_err(|e| err(format!("bind: {e}")))?;
         if find(&u.bytes, b"bind1").is_none() {
             continue;
         }
