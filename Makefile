@@ -101,6 +101,14 @@ bench-fanout: build
 bench-tls: build
 	bash bench/tls/run.sh
 
+# TLS paths in front of a real ejabberd: Debian's fast_tls, ours, xmpp-proxy
+# (XMPP_PROXY_BIN=..., built outside this tree) and the sidecar with mimalloc
+# and with the system allocator (bench/sidecar/run.sh; needs root).
+bench-sidecar: build sidecar
+	cargo build --release -p xmpp-accel-loadgen
+	CARGO_TARGET_DIR=$(ROOT)/target/bench-sidecar-sysalloc cargo build --release -p xmpp-accel-sidecar --no-default-features
+	bash bench/sidecar/run.sh
+
 bench-mam:
 	bash bench/mam/run.sh
 
