@@ -15,6 +15,7 @@
 #   BENCH_CHECKPOINTS  earlier checkpoints, comma-separated (default 1000)
 #   BENCH_RATE         messages/s in total during the message phase (default 500)
 #   BENCH_MSG_SECS     length of the message phase (default 20)
+#   BENCH_BODY_BYTES   message body size (default 1000)
 #   BENCH_HANDSHAKES   handshakes per timed batch (default 600); 3 batches per cert
 #   BENCH_PATHS        comma-separated subset of a,b,c,d,d_sys (default: all)
 #   BENCH_QUICK=1      smoke run: 300 sessions (checkpoint 100), 5 s of messages, 100 handshakes
@@ -47,6 +48,7 @@ else
     MSG_SECS=${BENCH_MSG_SECS:-20}; HS=${BENCH_HANDSHAKES:-600}
 fi
 HS_ROUNDS=3
+BODY=${BENCH_BODY_BYTES:-1000}
 IFS=, read -r -a PATHS <<<"${BENCH_PATHS:-a,b,c,d,d_sys}"
 SIDECAR=${SIDECAR_BIN:-$repo/target/release/xmpp-accel-sidecar}
 SIDECAR_SYS=${SIDECAR_SYSALLOC_BIN:-$repo/target/bench-sidecar-sysalloc/release/xmpp-accel-sidecar}
@@ -320,7 +322,7 @@ run_path() {
     IFS=, read -r -a cps <<<"$CPS"
     timeout 1800 "$LOADGEN" sessions --addr "127.0.0.1:$port" --ca "$tmp/ca.pem" --sessions "$N" \
         --checkpoints "$CPS" --ramp 200 --go-file "$go" --wait-secs 300 --rate "$RATE" --msg-secs "$MSG_SECS" \
-        --body-bytes 100 --timeout-secs 60 --max-secs 1700 >"$lg_out" 2>"$tmp/lg-$p.err" &
+        --body-bytes "$BODY" --timeout-secs 60 --max-secs 1700 >"$lg_out" 2>"$tmp/lg-$p.err" &
     lg_pid=$!
     local n=0 line e1 b1 c=0 ok
     for k in "${cps[@]}" "$N"; do
@@ -360,9 +362,13 @@ run_path() {
     done
     local mb
     mb=$(awk -v a="${R[$p,bytes_out]}" -v b="${R[$p,bytes_in]}" 'BEGIN {print (a + b) / 1e6}')
-    R[$p,mb]=$mb
+    R[$p,mb]=$(printf '%.1f' "$mb")
     R[$p,edge_ms_mb]=$(awk -v d=$((et1 - R[$p,et0])) -v k="$CLK" -v mb="$mb" 'BEGIN {printf "%.1f", d * 1000 / k / mb}')
-    R[$p,beam_ms_mb]=$(awk -v d=$((bt1 - R[$p,bt0])) -v k="$CLK" -v mb="$mb" 'BEGIN {printf "%.1f", d * 1000 / k / mb}')
+    if [ "$epid" = "$beam_pid" ]; then
+        R[$p,path_ms_mb]=${R[$p,edge_ms_mb]}
+    else
+        R[$p,path_ms_mb]=$(awk -v d=$((et1 - R[$p,et0] + bt1 - R[$p,bt0])) -v k="$CLK" -v mb="$mb" 'BEGIN {printf "%.1f", d * 1000 / k / mb}')
+    fi
     wait_line "$lg_out" '^DONE' 1 60 || say "path $p: the loadgen did not say DONE"
     wait_gone "$lg_pid" 30 || { kill -TERM "$lg_pid" 2>/dev/null; wait_gone "$lg_pid" 5 || kill -KILL "$lg_pid" 2>/dev/null; }
     wait "$lg_pid" 2>/dev/null || true
@@ -424,12 +430,12 @@ for p in "${PATHS[@]}"; do
         "$(v "$p,hs_rsa")" "$(v "$p,hs_rsa_spread")"
 done
 echo
-echo "Messages: $RATE/s in total for ${MSG_SECS}s among the sessions; ~100-byte bodies; latency send -> receipt"
-printf '%-6s %-28s %7s %8s %8s %8s %8s %8s %7s %11s %11s\n' path what sent received msg/s p50_ms p99_ms max_ms MB edge_ms/MB beam_ms/MB
+echo "Messages: $RATE/s in total for ${MSG_SECS}s among the sessions, ${BODY}-byte bodies; latency send -> receipt; MB = plaintext both ways; path = edge + beam"
+printf '%-6s %-28s %7s %8s %8s %8s %8s %8s %7s %11s %11s\n' path what sent received msg/s p50_ms p99_ms max_ms MB edge_ms/MB path_ms/MB
 for p in "${PATHS[@]}"; do
     [ "${R[$p,done]:-}" = 1 ] || continue
     printf '%-6s %-28s %7s %8s %8s %8s %8s %8s %7s %11s %11s\n' "$p" "$(desc "$p")" "$(v "$p,sent")" "$(v "$p,received")" \
-        "$(v "$p,rate")" "$(v "$p,p50_ms")" "$(v "$p,p99_ms")" "$(v "$p,max_ms")" "$(v "$p,mb")" "$(v "$p,edge_ms_mb")" "$(v "$p,beam_ms_mb")"
+        "$(v "$p,rate")" "$(v "$p,p50_ms")" "$(v "$p,p99_ms")" "$(v "$p,max_ms")" "$(v "$p,mb")" "$(v "$p,edge_ms_mb")" "$(v "$p,path_ms_mb")"
 done
 echo
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "NA" || b == "NA" || a == "" || b == "" || b + 0 == 0) print "NA"; else printf "%.2f", a / b }'; }
