@@ -27,6 +27,75 @@ pub struct Config {
     pub listeners: Vec<Listener>,
     /// The MUC Light component (XEP-0114), if any.
     pub component: Option<Component>,
+    /// The full-text index as a loopback HTTP/JSON API, if any.
+    pub index: Option<Index>,
+}
+
+/// `[index]`: the MAM full-text index served over loopback HTTP/JSON
+/// (`index_api`), for servers that keep their own archive (Prosody).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Index {
+    /// Where the API listens: a loopback address.
+    #[serde(default = "default_index_address")]
+    pub address: SocketAddr,
+    /// The index directory (created if absent; one process at a time).
+    pub directory: PathBuf,
+    /// The shared secret clients send as `Authorization: Bearer <token>`
+    /// (at least 16 characters).
+    pub token: String,
+    /// Writes become durable and searchable this often, in milliseconds.
+    #[serde(default = "default_index_commit")]
+    pub commit_interval_ms: u64,
+    /// `unicode` (UAX #29 words, lower-cased) or `mongoose_compat`.
+    #[serde(default)]
+    pub tokenizer: IndexTokenizer,
+    /// With `unicode`: also fold diacritics (é -> e).
+    #[serde(default)]
+    pub fold_diacritics: bool,
+    /// Largest message body indexed, in bytes (larger: 400).
+    #[serde(default = "default_max_body")]
+    pub max_body: usize,
+    /// Largest request body, in bytes (larger: 413).
+    #[serde(default = "default_index_request")]
+    pub max_request_bytes: usize,
+    /// Most messages in one index request.
+    #[serde(default = "default_index_batch")]
+    pub max_batch: usize,
+    /// Most index calls running at once, each on a blocking thread.
+    #[serde(default = "default_index_workers")]
+    pub workers: usize,
+    /// Most requests admitted (running or waiting); more get 503 at once.
+    #[serde(default = "default_index_pending")]
+    pub max_pending: usize,
+}
+
+/// How `[index]` cuts bodies and queries into words.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum IndexTokenizer {
+    #[default]
+    Unicode,
+    MongooseCompat,
+}
+
+fn default_index_address() -> SocketAddr {
+    "127.0.0.1:9093".parse().expect("literal address")
+}
+fn default_index_commit() -> u64 {
+    500
+}
+fn default_index_request() -> usize {
+    16 * 1024 * 1024
+}
+fn default_index_batch() -> usize {
+    10_000
+}
+fn default_index_workers() -> usize {
+    4
+}
+fn default_index_pending() -> usize {
+    256
 }
 
 /// `[component]`: MUC Light rooms with an archive, connected to a server as
@@ -445,6 +514,27 @@ pub fn parse(text: &str) -> Result<Config, (Option<usize>, String)> {
 }
 
 fn check(c: &Config) -> Result<(), String> {
+    if let Some(ix) = &c.index {
+        if !ix.address.ip().is_loopback() {
+            return Err(format!(
+                "[index] address {} is not a loopback address (the API is for the server next to it)",
+                ix.address
+            ));
+        }
+        if ix.token.chars().count() < 16 {
+            return Err("[index] token must have at least 16 characters".into());
+        }
+        if ix.workers == 0 || ix.max_pending == 0 || ix.max_batch == 0 || ix.commit_interval_ms == 0
+        {
+            return Err(
+                "[index] workers, max_pending, max_batch and commit_interval_ms must be above 0"
+                    .into(),
+            );
+        }
+        if c.listeners.is_empty() && c.component.is_none() {
+            return Ok(());
+        }
+    }
     if let Some(comp) = &c.component {
         xmpp_accel_core::muclight::Service::new(&comp.domain, comp.muclight.options()?)
             .map_err(|e| format!("[component] domain: {e}"))?;
@@ -462,7 +552,7 @@ fn check(c: &Config) -> Result<(), String> {
         }
     }
     if c.listeners.is_empty() {
-        return Err("no [[listener]] and no [component]: nothing to serve".into());
+        return Err("no [[listener]], no [component] and no [index]: nothing to serve".into());
     }
     if c.tls.cert_dir.is_none() {
         return Err("[tls] cert_dir is required (every listener terminates TLS)".into());
@@ -530,7 +620,10 @@ limits = { max_stanza_size = 65536 }
     fn the_annotated_example_parses() {
         let c = parse(include_str!("../examples/sidecar.toml")).unwrap();
         assert_eq!(c.listeners.len(), 3);
-        assert_eq!(c.listeners[0].limits.over(&c.limits).max_connections_per_ip, 50);
+        assert_eq!(
+            c.listeners[0].limits.over(&c.limits).max_connections_per_ip,
+            50
+        );
         assert_eq!(c.listeners[2].kind, Kind::S2s);
     }
 
@@ -590,5 +683,29 @@ internal_key = "display_lines"
         let both = format!("{GOOD}{COMPONENT}");
         let c = parse(&both).unwrap();
         assert!(c.component.is_some() && c.listeners.len() == 1);
+    }
+
+    const INDEX: &str = r#"
+[index]
+address = "127.0.0.1:16401"
+directory = "/var/lib/xmpp-accel/prosody-index"
+token = "0123456789abcdef"
+"#;
+
+    #[test]
+    fn index_alone() {
+        let c = parse(INDEX).unwrap();
+        let ix = c.index.unwrap();
+        assert_eq!(ix.commit_interval_ms, 500);
+        assert_eq!(ix.tokenizer, IndexTokenizer::Unicode);
+        assert_eq!((ix.workers, ix.max_pending), (4, 256));
+        let bad = INDEX.replace("127.0.0.1:16401", "0.0.0.0:16401");
+        assert!(parse(&bad).unwrap_err().1.contains("loopback"));
+        let bad = INDEX.replace("0123456789abcdef", "short");
+        assert!(parse(&bad).unwrap_err().1.contains("token"));
+        let typo = INDEX.replace("directory", "dir");
+        assert!(parse(&typo).is_err());
+        let both = format!("{GOOD}{INDEX}");
+        assert!(parse(&both).unwrap().index.is_some());
     }
 }

@@ -23,6 +23,7 @@ use tokio::sync::watch;
 use xmpp_accel_sidecar::component;
 use xmpp_accel_sidecar::config;
 use xmpp_accel_sidecar::edge::{self, Phase};
+use xmpp_accel_sidecar::index_api;
 use xmpp_accel_sidecar::metrics::{self, ListenerMetrics, Metrics};
 
 #[cfg(feature = "mimalloc")]
@@ -84,6 +85,11 @@ fn main() -> std::process::ExitCode {
                 .as_ref()
                 .map(|c| format!(", component {} on {}", c.domain, c.server))
                 .unwrap_or_default()
+                + &cfg
+                    .index
+                    .as_ref()
+                    .map(|i| format!(", index API on {}", i.address))
+                    .unwrap_or_default()
         );
         return std::process::ExitCode::SUCCESS;
     }
@@ -153,6 +159,19 @@ async fn run(
         tracing::info!(domain = %c.domain, server = %c.server, storage = %c.storage.display(), "starting the MUC Light component");
         component = Some(tokio::spawn(component::run(c, m, component_stopped)));
     }
+    let (index_stop, index_stopped) = watch::channel(false);
+    let mut index_task = None;
+    if let Some(ix) = cfg.index.clone() {
+        let listener = TcpListener::bind(ix.address)
+            .await
+            .map_err(|e| format!("[index] address {}: {e}", ix.address))?;
+        let dir = ix.directory.clone();
+        let api = tokio::task::spawn_blocking(move || index_api::Api::open(&ix))
+            .await
+            .map_err(|e| e.to_string())??;
+        tracing::info!(address = %cfg.index.as_ref().map(|i| i.address.to_string()).unwrap_or_default(), directory = %dir.display(), "serving the full-text index API");
+        index_task = Some(tokio::spawn(index_api::serve(listener, api, index_stopped)));
+    }
     let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
     let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
@@ -172,6 +191,7 @@ async fn run(
         }
     }
     let _ = component_stop.send(true);
+    let _ = index_stop.send(true);
     let drain = Duration::from_secs(cfg.shutdown.drain_timeout_secs);
     tracing::info!(
         drain_secs = drain.as_secs(),
@@ -190,6 +210,13 @@ async fn run(
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::error!("component: {e}"),
             Err(e) => tracing::error!("component: {e}"),
+        }
+    }
+    if let Some(t) = index_task {
+        match t.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!("index API: {e}"),
+            Err(e) => tracing::error!("index API: {e}"),
         }
     }
     tracing::info!("stopped");
