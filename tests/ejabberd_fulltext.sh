@@ -19,7 +19,9 @@
 #   4. the index directory deleted, restart: catch-up rebuilds it (every row
 #      of the database); checked. Then half of alice's rows holding "apple"
 #      are deleted in SQL behind the module's back: checked again (the index
-#      drops ids the archive no longer has).
+#      drops ids the archive no longer has). A row copied in SQL makes two
+#      messages with one id, as ejabberd sometimes does: left out of the
+#      comparisons, with a note.
 # Needs root (installs Debian packages on first use, runs ejabberd as user
 # ejabberd) and `make build` done. Starts everything on 127.0.0.1 in a
 # throwaway dir and stops it by pid. KEEP_TMP=1 keeps the dir;
@@ -304,7 +306,13 @@ gone="FROM archive WHERE username='alice' AND txt LIKE '%apple%' AND timestamp %
 n_gone=$(sql_count "$gone")
 sql "DELETE $gone"
 say "deleted $n_gone of alice's rows holding apple in SQL, behind the module's back"
-XMPP_EXPECT_COUNT=$((100 - n_gone)) py check
+# ejabberd's MAM ids are microsecond timestamps, and two messages archived in
+# one archive in the same microsecond share one (seen in these runs): make one
+# such pair, which check leaves out of its comparisons (README: limits)
+cols="username, timestamp, peer, bare_peer, xml, txt, kind, nick"
+if [ "$DB" = pgsql ]; then cols="$cols, server_host"; fi
+sql "INSERT INTO archive ($cols) SELECT $cols FROM archive WHERE username='alice' AND txt LIKE '%one1%' ORDER BY timestamp LIMIT 1"
+XMPP_EXPECT_COUNT=$((101 - n_gone)) py check
 stop
 
 say "total $((SECONDS - t0))s; $failed phase(s) failed"

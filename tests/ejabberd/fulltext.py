@@ -25,6 +25,7 @@ archive size check expects).
 """
 
 import asyncio
+import collections
 import datetime
 import logging
 import os
@@ -243,11 +244,23 @@ class Run:
         a = Client("alice", os.environ["XMPP_PASS_A"])
         await self.step("check: alice logs in", a.login)
         arc = []
+        # ejabberd 23.01's MAM ids are microsecond timestamps taken by whichever
+        # process routes the message: two messages archived in one archive in
+        # the same microsecond share an id. The index keeps one message per id
+        # (README, limits), so such ids are left out of the comparisons.
+        dup = set()
+
+        def strip(ids):
+            return [i for i in ids if i not in dup]
 
         async def fetch():
             arc.extend(await self.archive(a))
             ids = [int(i) for i, *_ in arc]
-            check(ids == sorted(ids) and len(set(ids)) == len(ids), "plain MAM ids not increasing")
+            check(ids == sorted(ids), "plain MAM ids not in order")
+            dup.update(i for i, n in collections.Counter(x[0] for x in arc).items() if n > 1)
+            if dup:
+                print(f"note: ejabberd gave {len(dup)} id(s) to more than one message: {sorted(dup)};"
+                      " left out of the comparisons", flush=True)
             want = os.environ.get("XMPP_EXPECT_COUNT")
             check(not want or len(arc) == int(want), f"archive has {len(arc)} messages, expected {want}")
             return f"{len(arc)} messages in alice's archive"
@@ -263,6 +276,8 @@ class Run:
             out = []
             for m in arc:
                 i = int(m[0])
+                if m[0] in dup:
+                    continue
                 if ids is not None and i not in ids or after_id is not None and i <= after_id \
                         or before_id is not None and i >= before_id:
                     continue
@@ -331,11 +346,13 @@ class Run:
                     want = naive(text, opts.get("with"), opts.get("start"), opts.get("end"),
                                  opts.get("ids"), opts.get("after_id"), opts.get("before_id"))
                     res, fin = await a.mam(form(field, text, opts), rsm={"max": 250})
-                    got = [r[0] for r in res]
+                    got_all = [r[0] for r in res]
+                    got = strip(got_all)
                     check(got == want, f"got {got}, naive filter {want}")
                     r = fin_rsm(fin)
-                    check(r["count"] == len(want) and r["complete"], f"fin {r}, expected count {len(want)}, complete")
-                    check(not want or (r["first"], r["last"]) == (want[0], want[-1]), f"first/last {r}")
+                    n = len(want) + len(got_all) - len(got)
+                    check(r["count"] == n and r["complete"], f"fin {r}, expected count {n}, complete")
+                    check(not got_all or (r["first"], r["last"]) == (got_all[0], got_all[-1]), f"first/last {r}")
                     return f"{len(want)} of {len(arc)}"
                 await self.step(f"check: {field}: {name}", one)
 
@@ -346,43 +363,48 @@ class Run:
                 for size in (1, 3, 4):
                     async def pages(field=field, text=text, opts=opts, size=size):
                         want = naive(text, opts.get("with"), opts.get("start"), opts.get("end"))
-                        got, after, n = [], None, 0
+                        got, after, n, counts = [], None, 0, set()
                         while True:
                             rsm = {"max": size} if after is None else {"max": size, "after": after}
                             res, fin = await a.mam(form(field, text, opts), rsm=rsm)
                             r = fin_rsm(fin)
-                            check(len(res) <= size and r["count"] == len(want), f"page {n}: {len(res)} results, {r}")
+                            check(len(res) <= size, f"page {n}: {len(res)} results, {r}")
+                            counts.add(r["count"])
                             got += [x[0] for x in res]
                             n += 1
-                            check(n <= len(want) + 2, "too many pages")
+                            check(n <= len(want) + len(dup) + 2, "too many pages")
                             if r["complete"]:
                                 break
                             after = r["last"]
-                        check(got == want, f"forward pages {got}, naive {want}")
+                        check(strip(got) == want, f"forward pages {got}, naive {want}")
+                        total = len(want) + len(got) - len(strip(got))
+                        check(counts == {total}, f"counts {counts}, expected {total}")
                         back, before, m = [], "", 0
                         while True:
                             res, fin = await a.mam(form(field, text, opts), rsm={"max": size, "before": before})
                             r = fin_rsm(fin)
                             back = [x[0] for x in res] + back
                             m += 1
-                            check(m <= len(want) + 2, "too many pages backward")
+                            check(m <= len(want) + len(dup) + 2, "too many pages backward")
                             if r["complete"] or not res:
                                 break
                             before = r["first"]
-                        check(back == want, f"backward pages {back}, naive {want}")
+                        check(strip(back) == want, f"backward pages {back}, naive {want}")
                         return f"{len(want)} matches in {n} pages forward, {m} backward"
                     await self.step(f"check: {field}: RSM pages of {size} ({text}{', ' + ', '.join(opts) if opts else ''})", pages)
 
         async def max_zero():
-            want = naive("apple")
+            full, _ = await a.mam([("{urn:xmpp:fulltext:0}fulltext", "apple")], rsm={"max": 250})
+            n = len(naive("apple")) + len(full) - len(strip([x[0] for x in full]))
             res, fin = await a.mam([("{urn:xmpp:fulltext:0}fulltext", "apple")], rsm={"max": 0})
             r = fin_rsm(fin)
-            check(res == [] and r["count"] == len(want), f"{len(res)} results, {r}; {len(want)} expected in count")
+            check(res == [] and r["count"] == n, f"{len(res)} results, {r}; {n} expected in count")
             return f"count {r['count']}"
         await self.step("check: RSM max 0 gives the count only", max_zero)
 
         async def flip_page():
-            want = naive("apple")
+            full, _ = await a.mam([("full-text-search", "apple")], rsm={"max": 250})
+            want = [x[0] for x in full]  # checked against the naive filter above
             res, fin = await a.mam([("full-text-search", "apple")], rsm={"max": 5, "before": ""}, flip=True)
             got = [r[0] for r in res]
             check(got == list(reversed(want[-5:])), f"got {got}, expected the last 5 of {want} newest first")
