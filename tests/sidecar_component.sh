@@ -39,7 +39,7 @@ tmp=$(mktemp -d /tmp/xmpp-accel-sidecar-component.XXXXXX)
 node="xmppaccel-comp-$$-$RANDOM@localhost"
 cookie=$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
 secret=$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
-wrapper_pid="" beam_pid="" sidecar_pid="" py_pid="" hold_pid=""
+wrapper_pid="" beam_pid="" sidecar_pid="" py_pid="" hold_pid="" prosody_pid=""
 ejd_ctl_args
 
 cleanup() {
@@ -49,12 +49,14 @@ cleanup() {
     trap '' INT TERM
     if [ "$rc" != 0 ]; then
         ejd_log_tails
-        [ -s "$tmp/logs/sidecar.log" ] && { echo "---- tail of sidecar.log ----" >&2; tail -n 40 "$tmp/logs/sidecar.log" >&2; }
+        for f in sidecar.log prosody.log; do
+            [ -s "$tmp/logs/$f" ] && { echo "---- tail of $f ----" >&2; tail -n 40 "$tmp/logs/$f" >&2; }
+        done
     fi
-    for p in "$py_pid" "$hold_pid" "$sidecar_pid"; do
+    for p in "$py_pid" "$hold_pid" "$sidecar_pid" "$prosody_pid"; do
         alive "$p" && kill -TERM "$p" 2>/dev/null
     done
-    for p in "$py_pid" "$hold_pid" "$sidecar_pid"; do
+    for p in "$py_pid" "$hold_pid" "$sidecar_pid" "$prosody_pid"; do
         [ -n "$p" ] && { wait_gone "$p" 10 || kill -KILL "$p" 2>/dev/null; }
     done
     ejd_stop
@@ -221,6 +223,76 @@ wait "$py_pid" || rc=$?
 py_pid=""
 [ "$rc" = 0 ] || die "crash-safety check failed"
 stop_sidecar
+say "ejabberd: passed"
+
+# ---------------------------------------------------------------- Prosody
+# The same scenario on Prosody 0.12 with mod_privilege from prosody-modules
+# (XEP-0356 privilege:2, presence managed_entity), a second sidecar on its
+# own storage. SKIP_PROSODY=1 skips it.
+if [ "${SKIP_PROSODY:-0}" != 1 ]; then
+    ensure_packages prosody prosody-modules
+    mkdir -p "$tmp/prosody/data" "$tmp/component-prosody"
+    cp "$tmp/cert/cert.pem" "$tmp/cert/key.pem" "$tmp/prosody/"
+    p_c2s=$(free_port $((c2s_port + 1)) 16049) || die "no free port"
+    p_comp=$(free_port $((comp_port + 1)) 16149) || die "no free port"
+    p_metrics=$(free_port $((metrics_port + 1)) 16199) || die "no free port"
+    cat >"$tmp/prosody/prosody.cfg.lua" <<PROSODY
+pidfile = "$tmp/prosody/prosody.pid"
+data_path = "$tmp/prosody/data"
+interfaces = { "127.0.0.1" }
+c2s_ports = { $p_c2s }
+c2s_direct_tls_ports = { }
+s2s_ports = { }
+component_ports = { $p_comp }
+component_interfaces = { "127.0.0.1" }
+http_ports = { }
+https_ports = { }
+log = { { levels = { min = "info" }, to = "console" } }
+daemonize = false
+c2s_require_encryption = true
+authentication = "internal_hashed"
+ssl = { certificate = "$tmp/prosody/cert.pem", key = "$tmp/prosody/key.pem" }
+modules_enabled = { "roster", "saslauth", "tls", "disco", "ping", "posix" }
+modules_disabled = { "s2s" }
+VirtualHost "localhost"
+    modules_enabled = { "privilege" }
+    privileged_entities = { ["muclight.localhost"] = { presence = "managed_entity" } }
+Component "muclight.localhost"
+    component_secret = "$secret"
+    -- mod_privilege hears of the component's connection on its own host
+    modules_enabled = { "privilege" }
+PROSODY
+    chown -R prosody:prosody "$tmp/prosody"
+    as_prosody() { setpriv --reuid=prosody --regid=prosody --init-groups -- "$@"; }
+    for u in alice bob carol dave; do
+        as_prosody prosodyctl --config "$tmp/prosody/prosody.cfg.lua" register "$u" localhost "pw-$u-$cookie" \
+            >>"$tmp/logs/prosody.log" 2>&1 || die "prosodyctl register $u"
+    done
+    # setpriv execs prosody: $! is Prosody's own pid (a function would leave
+    # a subshell between them, and Prosody running after cleanup)
+    setpriv --reuid=prosody --regid=prosody --init-groups -- \
+        prosody --config "$tmp/prosody/prosody.cfg.lua" -F >>"$tmp/logs/prosody.log" 2>&1 &
+    prosody_pid=$!
+    for ((i = 0; i < 200; i++)); do
+        ss -Hltn "sport = :$p_comp" | grep -q . && break
+        alive "$prosody_pid" || die "prosody exited"
+        sleep 0.1
+    done
+    ss -Hltn "sport = :$p_comp" | grep -q . || die "prosody not listening"
+    say "Prosody: pid $prosody_pid, c2s 127.0.0.1:$p_c2s, component port 127.0.0.1:$p_comp"
+    sed -e "s|127.0.0.1:$metrics_port|127.0.0.1:$p_metrics|" -e "s|127.0.0.1:$comp_port|127.0.0.1:$p_comp|" \
+        -e "s|$tmp/component/|$tmp/component-prosody/|" "$tmp/sidecar.toml" >"$tmp/sidecar-prosody.toml"
+    cp "$tmp/sidecar-prosody.toml" "$tmp/sidecar.toml"
+    metrics_port=$p_metrics
+    start_sidecar
+    XMPP_PORT=$p_c2s METRICS="127.0.0.1:$p_metrics" timeout 600 "$VENV/bin/python" "$here/component.py" main &
+    py_pid=$!
+    wait "$py_pid" || rc=$?
+    py_pid=""
+    [ "$rc" = 0 ] || die "scenario failed on Prosody"
+    stop_sidecar
+    say "Prosody: passed"
+fi
 echo "---- sidecar log (last 10 lines) ----"
 tail -n 10 "$tmp/logs/sidecar.log"
 say "passed"
