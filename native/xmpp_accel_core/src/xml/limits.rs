@@ -4,7 +4,8 @@
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Largest element (stanza) in bytes of input, from its `<` to the end of
-    /// its closing tag; for a stream header, the length of the opening tag.
+    /// its closing tag; for a stream header, the length of the opening tag;
+    /// for other markup between stanzas (a CDATA section, a comment), its length.
     /// An incomplete element that already holds this many bytes is rejected too.
     /// `0`: unlimited. Error: `element too big`.
     pub max_element_size: usize,

@@ -190,6 +190,28 @@ impl Parser {
         self.event_spans.clear();
     }
 
+    /// Frees buffers that hold more than `keep` bytes while no stanza is in
+    /// progress (after a large stanza, or on an idle stream), so that a
+    /// long-lived parser's memory follows its load. Parsing goes on as before.
+    pub fn shrink_buffers(&mut self, keep: usize) {
+        if !self.open_lens.is_empty() || !self.tape.events.is_empty() {
+            return;
+        }
+        fn free<T>(v: &mut Vec<T>, keep: usize) {
+            if v.is_empty() && v.capacity() * std::mem::size_of::<T>() > keep {
+                *v = Vec::new();
+            }
+        }
+        free(&mut self.tape.bytes, keep);
+        free(&mut self.tape.items, keep);
+        free(&mut self.tape.events, keep);
+        free(&mut self.event_spans, keep);
+        free(&mut self.pending, keep);
+        free(&mut self.attr_ranges, keep);
+        free(&mut self.open_names, keep);
+        free(&mut self.open_lens, keep);
+    }
+
     /// Changes the limits in place (a configuration reload); the stream goes
     /// on. Each limit is checked when its unit is read, so the new values
     /// hold from the next check on.
@@ -356,7 +378,13 @@ impl Parser {
         }
         let end = self.offset + self.pending.len() as u64;
         let size = if self.open_lens.is_empty() {
-            self.pending.len() as u64
+            // an unfinished tag or other markup between stanzas (held-back
+            // text is at most a reference long)
+            if self.pending.first() == Some(&b'<') {
+                self.pending.len() as u64
+            } else {
+                0
+            }
         } else {
             end - self.elem_start
         };
@@ -482,6 +510,12 @@ impl Parser {
             Err(e) => return Err(convert_error(e)),
         };
         let len = reader.buffer_position() as usize;
+        let max = self.limits.max_element_size;
+        if self.open_lens.is_empty() && max != 0 && len > max {
+            // between stanzas (a CDATA section passed on as stream text, say),
+            // as when it arrives in pieces (check_unfinished_size)
+            return Err(XmlError::ElementTooBig);
+        }
         self.markup(event)?;
         Ok(Step::Advance(len))
     }

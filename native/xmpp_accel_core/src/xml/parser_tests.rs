@@ -392,3 +392,45 @@ fn stream_text_is_the_same_in_any_chunking_when_white_space_is_dropped() {
         assert_eq!(run(size), whole, "chunks of {size}");
     }
 }
+
+#[test]
+fn markup_between_stanzas_has_the_size_limit_in_any_chunking() {
+    // found by the stream fuzzer: a CDATA section between stanzas (stream
+    // text) over max_element_size was refused only when it came in pieces
+    let limits = Limits {
+        max_element_size: 20,
+        ..Limits::default()
+    };
+    let input = b"<s><![CDATA[0123456789abcdef]]><a/>";
+    for size in 1..=input.len() {
+        let mut p = Parser::new(Mode::Stream, limits).with_stream_text(true);
+        let mut texts = 0;
+        let mut result = Ok(());
+        for c in input.chunks(size) {
+            result = p.feed(c);
+            texts += p
+                .tape()
+                .events
+                .iter()
+                .filter(|e| matches!(e, Event::StreamText(_)))
+                .count();
+            p.clear_events();
+            if result.is_err() {
+                break;
+            }
+        }
+        assert_eq!(result, Err(XmlError::ElementTooBig), "chunks of {size}");
+        assert_eq!(texts, 0, "chunks of {size}");
+    }
+    // a text reference held back between stanzas is no unfinished element
+    let mut p = Parser::new(
+        Mode::Stream,
+        Limits {
+            max_element_size: 4,
+            ..limits
+        },
+    )
+    .with_stream_text(true);
+    p.feed(b"<s>&#x41").unwrap();
+    p.feed(b";<a/>").unwrap();
+}
