@@ -440,6 +440,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn component_metric_names() {
+        let mut r = Registry::default();
+        let m = ComponentMetrics::register(&mut r);
+        m.rooms.set(2);
+        m.broadcasts.inc();
+        m.fanout_size.observe(3.0);
+        m.archive_writes.inc_by(4);
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &r).unwrap();
+        for line in [
+            "component_rooms 2\n",
+            "component_broadcasts_total 1\n",
+            "component_fanout_size_count 1\n",
+            "component_archive_writes_total 4\n",
+            "component_index_lag 0\n",
+            "component_connected 0\n",
+        ] {
+            assert!(out.contains(line), "{line}: {out}");
+        }
+    }
+
+    #[test]
     fn mongooseim_names_have_no_total_suffix() {
         let (m, r) = Metrics::new();
         let lm = ListenerMetrics::new(&m, "c2s_5222");

@@ -119,7 +119,16 @@ pub fn start(
                         stanza,
                         reply,
                     } => {
-                        let out = w.stanza(&from, &stanza);
+                        // a bug on one stanza must not end the component:
+                        // roll its transaction back, answer internal-server-error
+                        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            w.stanza(&from, &stanza)
+                        }))
+                        .unwrap_or_else(|_| {
+                            tracing::error!(%from, "room worker: panic on a stanza (rolled back)");
+                            let _ = w.store.rollback();
+                            w.internal_error(&from, &stanza)
+                        });
                         let _ = reply.send(out);
                     }
                     Job::Tick => w.tick(),
