@@ -13,7 +13,7 @@ export XEP_CORPUS
 TOOLS_EBIN := $(ERL_DIR)/_build/tools/ebin
 ERL_LIBS_DEFAULT := $(ERL_DIR)/_build/default/lib
 
-.PHONY: all build deps sidecar run-sidecar test-sidecar test-sidecar-component bench-sidecar test test-rust test-erlang test-elixir test-e2e test-ejabberd test-ejabberd-fulltext run bench-xml bench-fanout bench-mam bench-tls lint fuzz test-fuzz clean
+.PHONY: all build deps sidecar run-sidecar test-sidecar test-sidecar-component bench-sidecar test test-rust test-erlang test-elixir test-e2e test-ejabberd test-ejabberd-fulltext test-prosody-fulltext run bench-xml bench-fanout bench-mam bench-tls lint fuzz test-fuzz clean
 
 all: build
 
@@ -70,6 +70,7 @@ test-e2e: build $(TOOLS_EBIN)/xmpp_stream_replay.beam
 	$(MAKE) test-ejabberd
 	$(MAKE) test-ejabberd-fulltext
 	$(MAKE) test-sidecar
+	$(MAKE) test-prosody-fulltext
 
 # A real ejabberd (Debian's) on our fast_xml, with a real client (slixmpp).
 test-ejabberd: build
@@ -85,6 +86,12 @@ test-ejabberd-fulltext: build
 # hostile input, reload and drain (tests/sidecar_edge.sh).
 test-sidecar: sidecar
 	bash tests/sidecar_edge.sh
+
+# Full-text MAM search in a real Prosody (Debian's 0.12, SQLite) with our
+# module (prosody/) over the sidecar's [index] API, slixmpp clients, restart
+# with catch-up, back-fill into an empty index (tests/prosody_fulltext.sh).
+test-prosody-fulltext: sidecar
+	bash tests/prosody_fulltext.sh
 
 # The sidecar's MUC Light component on a real ejabberd (XEP-0114,
 # mod_privilege), slixmpp clients: rooms, fan-out, MAM and full text,

@@ -329,13 +329,16 @@ module:hook("account-disco-info", function (event)
 	(event.reply or event.stanza):tag("feature", { var = xmlns_fulltext }):up();
 end);
 
--- The search text of a form, or nil when it has no (non-empty) full-text field.
+-- The search text of a form, or nil when it has no (non-empty) full-text
+-- field; false when a full-text field has more than one value.
 local function fulltext_of(form)
 	for field in form:childtags("field") do
 		for _, name in ipairs(FULLTEXT_FIELDS) do
 			if field.attr.var == name then
-				local v = field:get_child_text("value");
-				if v and v:find("%S") then return v; end
+				local values = {};
+				for v in field:childtags("value") do values[#values + 1] = v:get_text(); end
+				if #values > 1 then return false; end
+				if values[1] and values[1]:find("%S") then return values[1]; end
 			end
 		end
 	end
@@ -352,7 +355,10 @@ module:hook("iq-set/self/" .. xmlns_mam .. ":query", function (event)
 	local form = query:get_child("x", "jabber:x:data");
 	if not form then return; end
 	local text = fulltext_of(form);
-	if not text then return; end -- mod_mam's
+	if text == nil then return; end -- mod_mam's
+	if text == false then
+		return fail(event.origin, stanza, "modify", "bad-request", "A full-text field takes one value");
+	end
 
 	local username = origin.username;
 	local qid = query.attr.queryid;
@@ -396,7 +402,7 @@ module:hook("iq-set/self/" .. xmlns_mam .. ":query", function (event)
 		local key = data[f[1]];
 		if key and key ~= "" then
 			local id = resolve(key);
-			if not id then return fail(origin, stanza, "cancel", "item-not-found", f[1] .. ": no such message"); end
+			if not id then return fail(origin, stanza, "modify", "item-not-found", f[1] .. ": no such message"); end
 			q[f[2]] = id;
 		end
 	end
@@ -412,7 +418,7 @@ module:hook("iq-set/self/" .. xmlns_mam .. ":query", function (event)
 	local reverse = false;
 	if qset and qset.after then
 		local id = resolve(qset.after);
-		if not id then return fail(origin, stanza, "cancel", "item-not-found", "RSM after: no such message"); end
+		if not id then return fail(origin, stanza, "modify", "item-not-found", "RSM after: no such message"); end
 		q.after = id;
 	elseif qset and qset.index then
 		q.index = qset.index;
@@ -422,7 +428,7 @@ module:hook("iq-set/self/" .. xmlns_mam .. ":query", function (event)
 			q.before = "last";
 		else
 			local id = resolve(qset.before);
-			if not id then return fail(origin, stanza, "cancel", "item-not-found", "RSM before: no such message"); end
+			if not id then return fail(origin, stanza, "modify", "item-not-found", "RSM before: no such message"); end
 			q.before = id;
 		end
 	end
