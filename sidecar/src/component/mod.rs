@@ -90,6 +90,12 @@ pub async fn run(
         if *stop.borrow() {
             break;
         }
+        if jobs.is_closed() {
+            // the worker thread is gone (it panicked outside a stanza):
+            // end the process with an error rather than serve nothing
+            ticker.abort();
+            return Err("the room worker stopped".into());
+        }
         let r = link(&cfg, &jobs, &mut resources, &metrics, &mut stop).await;
         metrics.connected.set(0);
         let changes = resources.take_changes();
