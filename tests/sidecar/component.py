@@ -453,7 +453,7 @@ class Run:
             p, err = await a.mam(fields=[("start", "yesterday")])
             check(err == "bad-request", f"bad date: {err}")
             p, err = await d.mam()
-            check(err == "item-not-found", f"MAM of a non-member: {err}")
+            check(err == "not-allowed", f"MAM of a non-member: {err}")
             a.send_message(mto=ROOM, mbody="x" * 5000, mtype="groupchat")
             errs = await self.settle([a], lambda x: x.get("type") == "error", {a: 1}, "oversized")
             check(errs[a][0].find(f"{{jabber:client}}error/{{{NS_ST}}}not-acceptable") is not None,

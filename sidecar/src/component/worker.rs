@@ -418,7 +418,8 @@ impl Worker {
         ))]
     }
 
-    /// An XEP-0313 query of a room's archive (members only).
+    /// An XEP-0313 query of a room's archive (members only; others get
+    /// MongooseIM's `not-allowed`).
     fn mam(&mut self, from: &Jid, iq: &Element, query: &Element, room: &BareJid) -> Vec<Piece> {
         let ty = iq.attr("type").unwrap_or("");
         if ty == "result" || ty == "error" {
@@ -434,7 +435,14 @@ impl Worker {
         let sender = from.to_bare();
         match self.store.room_affiliations(room) {
             Ok(Some(affs)) if affs.iter().any(|(u, _)| *u == sender) => {}
-            Ok(_) => return refuse("item-not-found", "cancel", None),
+            // as MongooseIM's mod_mam_muc (can_access_room is false)
+            Ok(_) => {
+                return refuse(
+                    "not-allowed",
+                    "cancel",
+                    Some("The action is not allowed. Not a room member"),
+                )
+            }
             Err(e) => {
                 tracing::error!("room storage: {e}");
                 return self.internal_error(from, iq);
