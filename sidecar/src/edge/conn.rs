@@ -22,7 +22,7 @@ use xmpp_accel_core::xml::framing::{stream_error_condition, FrameKind, Framer};
 use xmpp_accel_core::xml::{Limits as XmlLimits, XmlError};
 
 use super::io::CountingIo;
-use super::proxy::{self, TlsFacts};
+use super::proxy;
 use super::shaper::TokenBucket;
 use super::{Ctx, Phase};
 use crate::config::{Kind, ProxyOut, TlsMode};
@@ -70,8 +70,27 @@ impl std::fmt::Display for Close {
     }
 }
 
+/// The client's TLS stream, counting plaintext both ways.
+type ClientIo = PlainCounting<tokio_rustls::server::TlsStream<CountingIo>>;
+
 /// Serves one accepted connection to its end.
+///
+/// The set-up (PROXY in, STARTTLS, handshake, backend) runs as its own boxed
+/// future, so that its state is freed once it is done: an established
+/// connection holds only what forwarding needs.
 pub async fn serve(ctx: Arc<Ctx>, tcp: TcpStream, peer: SocketAddr) -> Close {
+    let (mut client, mut backend, pump) = match Box::pin(establish(ctx, tcp, peer)).await {
+        Ok(parts) => parts,
+        Err(close) => return close,
+    };
+    pump.run(&mut client, &mut backend).await
+}
+
+async fn establish(
+    ctx: Arc<Ctx>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+) -> Result<(ClientIo, TcpStream, Pump), Close> {
     let limits = **ctx.limits.load();
     let deadline = Instant::now() + Duration::from_millis(limits.handshake_timeout_ms);
     let _ = tcp.set_nodelay(true);
@@ -91,11 +110,11 @@ pub async fn serve(ctx: Arc<Ctx>, tcp: TcpStream, peer: SocketAddr) -> Close {
             Ok(Ok(None)) => {}
             Ok(Err(e)) => {
                 ctx.metrics.refused("proxy_header");
-                return Close::Io(format!("PROXY header: {e}"));
+                return Err(Close::Io(format!("PROXY header: {e}")));
             }
             Err(_) => {
                 ctx.metrics.refused("handshake_timeout");
-                return Close::Refused("handshake_timeout");
+                return Err(Close::Refused("handshake_timeout"));
             }
         }
     }
@@ -104,13 +123,13 @@ pub async fn serve(ctx: Arc<Ctx>, tcp: TcpStream, peer: SocketAddr) -> Close {
     if ctx.listener.tls == TlsMode::Starttls {
         match timeout_at(deadline, negotiate_starttls(&ctx, &mut io, &mut framer)).await {
             Ok(Ok(())) => {}
-            Ok(Err(close)) => return close,
+            Ok(Err(close)) => return Err(close),
             Err(_) => {
                 ctx.metrics.refused("handshake_timeout");
                 let _ =
                     write_stream_error(&mut io, true, ctx.listener.kind, "connection-timeout", "")
                         .await;
-                return Close::Refused("handshake_timeout");
+                return Err(Close::Refused("handshake_timeout"));
             }
         }
         framer.restart();
@@ -125,12 +144,12 @@ pub async fn serve(ctx: Arc<Ctx>, tcp: TcpStream, peer: SocketAddr) -> Close {
         Ok(Err(e)) => {
             let reason = handshake_reason(&e);
             ctx.metrics.handshake_failed(reason);
-            return Close::Handshake(reason, e.to_string());
+            return Err(Close::Handshake(reason, e.to_string()));
         }
         Err(_) => {
             ctx.metrics.handshake_failed("timeout");
             ctx.metrics.refused("handshake_timeout");
-            return Close::Handshake("timeout", "no handshake in time".into());
+            return Err(Close::Handshake("timeout", "no handshake in time".into()));
         }
     };
     let is_s2s = ctx.listener.kind == Kind::S2s;
@@ -138,7 +157,8 @@ pub async fn serve(ctx: Arc<Ctx>, tcp: TcpStream, peer: SocketAddr) -> Close {
     ctx.metrics.handshake(&facts.version);
     let mut client_io = PlainCounting {
         inner: tls,
-        metrics: &ctx.metrics,
+        tls_in: ctx.metrics.tls_in.clone(),
+        tls_out: ctx.metrics.tls_out.clone(),
     };
 
     let backend = match timeout_at(
@@ -158,7 +178,7 @@ pub async fn serve(ctx: Arc<Ctx>, tcp: TcpStream, peer: SocketAddr) -> Close {
                 "",
             )
             .await;
-            return Close::Backend(e.to_string());
+            return Err(Close::Backend(e.to_string()));
         }
         Err(_) => {
             ctx.metrics.backend_connect_failures.inc();
@@ -170,7 +190,7 @@ pub async fn serve(ctx: Arc<Ctx>, tcp: TcpStream, peer: SocketAddr) -> Close {
                 "",
             )
             .await;
-            return Close::Backend("connect timeout".into());
+            return Err(Close::Backend("connect timeout".into()));
         }
     };
     let _ = backend.set_nodelay(true);
@@ -183,12 +203,12 @@ pub async fn serve(ctx: Arc<Ctx>, tcp: TcpStream, peer: SocketAddr) -> Close {
     if let Some(h) = header {
         if let Err(e) = backend.write_all(&h).await {
             ctx.metrics.backend_connect_failures.inc();
-            return Close::Backend(e.to_string());
+            return Err(Close::Backend(e.to_string()));
         }
     }
     tracing::debug!(listener = %ctx.metrics.name, %client, version = %facts.version, sni = ?facts.sni, "forwarding");
-    Pump {
-        ctx: &ctx,
+    let pump = Pump {
+        ctx: ctx.clone(),
         inbound: framer,
         outbound: Framer::new(XmlLimits {
             max_element_size: 0,
@@ -199,10 +219,8 @@ pub async fn serve(ctx: Arc<Ctx>, tcp: TcpStream, peer: SocketAddr) -> Close {
         server_header_seen: false,
         bucket: TokenBucket::new(limits.rate_bytes_per_sec, limits.burst_bytes),
         limits,
-        facts,
-    }
-    .run(&mut client_io, &mut backend)
-    .await
+    };
+    Ok((client_io, backend, pump))
 }
 
 /// Reads a PROXY v1/v2 header byte-exactly (no byte past it is consumed).
@@ -400,12 +418,13 @@ fn handshake_reason(e: &io::Error) -> &'static str {
 }
 
 /// The TLS stream, counting plaintext bytes both ways.
-struct PlainCounting<'a, S> {
+pub struct PlainCounting<S> {
     inner: S,
-    metrics: &'a crate::metrics::ListenerMetrics,
+    tls_in: crate::metrics::PlainCounter,
+    tls_out: crate::metrics::PlainCounter,
 }
 
-impl<S: AsyncRead + Unpin> AsyncRead for PlainCounting<'_, S> {
+impl<S: AsyncRead + Unpin> AsyncRead for PlainCounting<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -413,13 +432,12 @@ impl<S: AsyncRead + Unpin> AsyncRead for PlainCounting<'_, S> {
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let r = Pin::new(&mut self.inner).poll_read(cx, buf);
-        let n = buf.filled().len() - before;
-        self.metrics.tls_in.inc_by(n as u64);
+        self.tls_in.inc_by((buf.filled().len() - before) as u64);
         r
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for PlainCounting<'_, S> {
+impl<S: AsyncWrite + Unpin> AsyncWrite for PlainCounting<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -427,7 +445,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for PlainCounting<'_, S> {
     ) -> Poll<io::Result<usize>> {
         let r = Pin::new(&mut self.inner).poll_write(cx, buf);
         if let Poll::Ready(Ok(n)) = r {
-            self.metrics.tls_out.inc_by(n as u64);
+            self.tls_out.inc_by(n as u64);
         }
         r
     }
@@ -463,8 +481,8 @@ fn poll_read_side<R: AsyncRead + Unpin>(
     })
 }
 
-struct Pump<'a> {
-    ctx: &'a Ctx,
+struct Pump {
+    ctx: Arc<Ctx>,
     inbound: Framer,
     outbound: Framer,
     /// The server sent something the framer refused: its bytes go on as they are.
@@ -472,11 +490,9 @@ struct Pump<'a> {
     server_header_seen: bool,
     bucket: TokenBucket,
     limits: crate::config::Limits,
-    #[allow(dead_code)]
-    facts: TlsFacts,
 }
 
-impl Pump<'_> {
+impl Pump {
     async fn run<C, B>(mut self, client: &mut C, backend: &mut B) -> Close
     where
         C: AsyncRead + AsyncWrite + Unpin,

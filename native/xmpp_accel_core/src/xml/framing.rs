@@ -68,9 +68,9 @@ pub struct Framer {
     frames: Vec<Frame>,
 }
 
-/// Held buffers larger than this are shrunk when they empty, so an idle
+/// Buffers larger than this are freed when they empty, so an idle
 /// connection does not keep the memory of its largest stanza.
-const KEEP_CAPACITY: usize = 4096;
+const KEEP_CAPACITY: usize = 512;
 
 impl Framer {
     /// A framer for an XMPP stream (RFC 6120) with these limits.
@@ -181,6 +181,7 @@ impl Framer {
         if self.held.is_empty() && self.held.capacity() > KEEP_CAPACITY {
             self.held = Vec::new();
         }
+        self.parser.shrink_buffers(KEEP_CAPACITY);
     }
 
     /// Every byte received and not yet consumed, complete or not (for a
