@@ -205,8 +205,36 @@ modules: {}
 EOF
     chown -R "$RUN_USER:$RUN_USER" "$tmp/etc" "$tmp/spool" "$tmp/logs" "$tmp/run"
     chmod 600 "$tmp/ec/server.pem" "$tmp/rsa/server.pem"
-    ejd_start "$START_TIMEOUT"
+    ejd_start_nopam "$START_TIMEOUT"
     ejd_check_loopback >/dev/null
+    local lim
+    lim=$(awk '/^Max open files/ {print $4}' "/proc/$beam_pid/limits")
+    [ "$lim" = unlimited ] || [ "$lim" -ge $((N + 200)) ] || die "the ejabberd node has $lim file descriptors, $N sessions need more"
+}
+
+# ejd_start (tests/ejabberd/lib.sh), but ejabberdctl runs as $RUN_USER
+# through setpriv, not su: su's pam_limits would reset the open-files limit
+# to 1,024 (the init process's), and the node sizes its port table from it.
+ejd_start_nopam() { # timeout_seconds
+    local deadline
+    rm -f "$tmp/run/ejabberd.pid"
+    beam_pid=""
+    setpriv --reuid="$RUN_USER" --regid="$RUN_USER" --init-groups -- \
+        env HOME="$tmp/spool" ejabberdctl "${ctl_args[@]}" foreground >>"$tmp/logs/console.log" 2>&1 &
+    wrapper_pid=$!
+    deadline=$((SECONDS + $1))
+    while :; do
+        if [ -z "$beam_pid" ] && [ -s "$tmp/run/ejabberd.pid" ]; then
+            beam_pid=$(cat "$tmp/run/ejabberd.pid")
+        fi
+        if [ -n "$beam_pid" ] &&
+            ss -Hltnp "sport = :$c2s_port" | grep -q "pid=$beam_pid,"; then
+            break
+        fi
+        alive "$wrapper_pid" || die "ejabberd exited during startup"
+        [ "$SECONDS" -lt "$deadline" ] || die "c2s port $c2s_port not listening after $1s"
+        sleep 0.3
+    done
 }
 
 # start_edge c|d|d_sys CERT(ec|rsa)
