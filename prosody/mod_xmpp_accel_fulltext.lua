@@ -108,8 +108,11 @@ end
 
 -- The mam id of the archive item `key`, or nil if it is not in the archive.
 local function id_of_key(username, key, items_of)
-	local _, when = archive:get(username, key);
-	if not when then return nil; end
+	local item, when = archive:get(username, key);
+	if item == nil then
+		if when == "item-not-found" then return nil; end
+		return nil, when;
+	end
 	when = math.floor(when);
 	local items, err = items_of(when);
 	if not items then return nil, err; end
@@ -173,7 +176,7 @@ module:hook("archive-message-added", function (event)
 		module:log("warn", "archived message %s of %s not found in the archive", key, username);
 		return;
 	end
-	local _, _, with = archive:get(username, key);
+	local _, _, with = archive:get(username, key); -- the row exists: id_of_key found it
 	pending[#pending + 1] = {
 		archive_id = archive_id(username);
 		mam_id = id;

@@ -32,7 +32,7 @@ import sys
 import uuid
 
 from slixmpp import ClientXMPP, JID
-from slixmpp.exceptions import IqError
+from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.xmlstream import ET
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
@@ -81,6 +81,8 @@ class Client(ClientXMPP):
         super().__init__(f"{user}@{DOMAIN}/{resource}", password)
         for plugin in ("xep_0030", "xep_0199"):
             self.register_plugin(plugin)
+        # loopback, no TLS: SCRAM without TLS is fine here
+        self.plugin["feature_mechanisms"].unencrypted_scram = True
         self.enable_direct_tls = False
         self.enable_starttls = False
         self.enable_plaintext = True
@@ -174,8 +176,10 @@ class Run:
         except asyncio.TimeoutError:
             print(f"FAILED: {name}: timeout", flush=True)
             self.failed += 1
-        except (StepFailed, IqError) as e:
-            if isinstance(e, IqError):
+        except (StepFailed, IqError, IqTimeout) as e:
+            if isinstance(e, IqTimeout):
+                e = "IQ timeout (no answer)"
+            elif isinstance(e, IqError):
                 e = f"IQ error {e.iq['error']['condition']}: {e.iq['error']['text']}"
             print(f"FAILED: {name}: {e}", flush=True)
             self.failed += 1
