@@ -352,7 +352,7 @@ local function fail(origin, stanza, kind, condition, text)
 	return true;
 end
 
-module:hook("iq-set/self/" .. xmlns_mam .. ":query", function (event)
+local function handle_query(event)
 	local origin, stanza = event.origin, event.stanza;
 	local query = stanza.tags[1];
 	local form = query:get_child("x", "jabber:x:data");
@@ -450,7 +450,8 @@ module:hook("iq-set/self/" .. xmlns_mam .. ":query", function (event)
 		end
 	end
 
-	local ids, first_index = page.ids or {}, tonumber(page.first_index);
+	local ids, first_index = page.ids, tonumber(page.first_index);
+	if type(ids) ~= "table" or ids == json.null then ids = {}; end
 	local complete = true;
 	if #ids > qmax then
 		complete = false;
@@ -501,4 +502,12 @@ module:hook("iq-set/self/" .. xmlns_mam .. ":query", function (event)
 				count = tonumber(page.count);
 			}));
 	return true;
+end
+
+module:hook("iq-set/self/" .. xmlns_mam .. ":query", function (event)
+	-- an archive failure inside must still get an answer
+	local ok, ret = pcall(handle_query, event);
+	if ok then return ret; end
+	module:log("error", "full-text query failed: %s", tostring(ret));
+	return fail(event.origin, event.stanza, "cancel", "internal-server-error");
 end, 1);
