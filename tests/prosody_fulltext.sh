@@ -27,7 +27,7 @@ die() { echo "prosody-fulltext: FAILED: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "run as root"
 [ -x "$SIDECAR" ] || die "$SIDECAR missing: cargo build --release -p xmpp-accel-sidecar"
 . "$repo/tests/ejabberd/lib.sh"
-ensure_packages prosody lua-dbi-sqlite3 python3-venv iproute2
+ensure_packages prosody lua-dbi-sqlite3 python3-venv iproute2 curl
 ensure_venv
 say "prosody $(dpkg-query -W -f='${Version}' prosody), slixmpp $SLIXMPP_VERSION"
 
@@ -45,7 +45,7 @@ stop_pid() { # pid
 }
 
 cleanup() {
-    local rc=$?
+    local rc=$? p
     set +e
     trap - EXIT
     trap '' INT TERM
@@ -56,6 +56,11 @@ cleanup() {
     fi
     stop_pid "$prosody_pid"
     stop_pid "$sidecar_pid"
+    # a Prosody of this run that we lost track of (its own pid file)
+    p=$(cat "$tmp/prosody/prosody.pid" 2>/dev/null || true)
+    if [ -n "$p" ] && alive "$p" && grep -qF "$tmp/prosody/" "/proc/$p/cmdline" 2>/dev/null; then
+        stop_pid "$p"
+    fi
     if [ "${KEEP_TMP:-0}" = 1 ]; then say "kept $tmp"; else rm -rf "$tmp"; fi
     exit "$rc"
 }
@@ -128,10 +133,14 @@ for u in alice bob carol; do
 done
 
 start_prosody() {
-    as_prosody prosody --config "$tmp/prosody/prosody.cfg.lua" -F >>"$tmp/logs/prosody.log" 2>&1 &
+    # not through the as_prosody function: a backgrounded function is a
+    # subshell, and $! would be its pid, not Prosody's
+    rm -f "$tmp/prosody/prosody.pid"
+    setpriv --reuid=prosody --regid=prosody --init-groups -- \
+        prosody --config "$tmp/prosody/prosody.cfg.lua" -F >>"$tmp/logs/prosody.log" 2>&1 &
     prosody_pid=$!
     for ((i = 0; i < 200; i++)); do
-        ss -Hltn "sport = :$prosody_port" | grep -q . && return 0
+        ss -Hltnp "sport = :$prosody_port" | grep -q "pid=$prosody_pid," && return 0
         alive "$prosody_pid" || die "prosody exited"
         sleep 0.1
     done
@@ -146,6 +155,19 @@ scenario() { # phase args...
 
 start_sidecar
 say "sidecar: pid $sidecar_pid, index API 127.0.0.1:$index_port"
+# the API itself: token and bad requests (the sidecar's unit tests have the rest)
+api() { # expected_status method path [body] [token]
+    local got
+    got=$(curl -s -o "$tmp/api.out" -w '%{http_code}' -X "$2" -H "Authorization: Bearer ${5-$token}" \
+        -H 'Content-Type: application/json' --data-binary "${4-}" "http://127.0.0.1:$index_port$3") || true
+    [ "$got" = "$1" ] || die "$2 $3: status $got, expected $1: $(cat "$tmp/api.out")"
+    say "index API: $2 $3 -> $got $(head -c 120 "$tmp/api.out")"
+}
+api 401 POST /v1/search '{"archive_id": 1}' "wrong-token-wrong-token"
+api 400 POST /v1/search '{"archive_id": "one"}'
+api 400 POST /v1/index '{"messages": [{"archive_id": 1}]}'
+api 404 POST /v1/nothing ''
+api 200 GET "/v1/last_indexed_id?archive_id=1"
 start_prosody
 say "Prosody: pid $prosody_pid, c2s 127.0.0.1:$prosody_port, module from $repo/prosody"
 if ss -Hltunp | grep -E "pid=($prosody_pid|$sidecar_pid)," | awk '{print $5}' | grep -vq '^127\.0\.0\.1:'; then
