@@ -11,7 +11,9 @@
 #   2. the sidecar stops, 20 more messages are archived (not indexed), the
 #      sidecar and Prosody restart: the module catches up on load;
 #   3. the index is removed, the sidecar starts on an empty one, and
-#      `prosodyctl shell "xmpp_accel_fulltext:backfill('localhost')"` fills it.
+#      `prosodyctl shell "xmpp_accel_fulltext:backfill('localhost')"` fills it;
+#      `reindex('localhost', 'alice')` feeds alice's archive again (no
+#      duplicates).
 # Needs root (installs Debian packages on first use, runs Prosody as its user)
 # and the sidecar built (cargo build --release -p xmpp-accel-sidecar; the
 # Makefile does it). Ports from 16400-16599. KEEP_TMP=1 keeps the dir.
@@ -203,6 +205,12 @@ result=$(echo "$out" | grep -E '^(Result|OK|Error):' || true)
 echo "$result" | grep -q "message(s) of 3 user(s)" || die "back-fill said: $out"
 say "back-fill: $result"
 scenario wait two 20
+XMPP_EXPECT_COUNT=80 scenario check
+out=$(cd "$tmp/prosody" && as_prosody timeout 120 prosodyctl --config "$tmp/prosody/prosody.cfg.lua" \
+    shell "xmpp_accel_fulltext:reindex('localhost', 'alice')" 2>&1) || die "prosodyctl shell reindex: $out"
+result=$(echo "$out" | grep -E '^(Result|OK|Error):' || true)
+echo "$result" | grep -q "80 message(s) of 1 user(s)" || die "reindex of alice said: $out"
+say "reindex of alice: $result"
 XMPP_EXPECT_COUNT=80 scenario check
 
 passed=$(grep -c '^ok: ' "$tmp/scenario.out" || true)
