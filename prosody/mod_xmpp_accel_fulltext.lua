@@ -29,6 +29,7 @@
 --   xmpp_accel_fulltext_url   = "http://127.0.0.1:9093" -- the [index] address
 --   xmpp_accel_fulltext_token = "..."                     -- the [index] token
 --   xmpp_accel_fulltext_catchup = true                    -- catch up on load
+--   xmpp_accel_fulltext_max_body = 65536                  -- bytes of a body indexed
 
 local st = require "util.stanza";
 local rsm = require "util.rsm";
@@ -59,6 +60,9 @@ local api_token = module:get_option_string("xmpp_accel_fulltext_token");
 local catchup_on_load = module:get_option_boolean("xmpp_accel_fulltext_catchup", true);
 local default_max, max_max = 20, module:get_option_number("max_archive_query_results", 50);
 local archive = module:open_store(module:get_option_string("archive_store", "archive"), "archive");
+-- bodies are cut to this many bytes (at a character boundary) before
+-- indexing: the index refuses a batch with a longer one ([index] max_body)
+local max_body = module:get_option_number("xmpp_accel_fulltext_max_body", 65536);
 
 module:depends("mam");
 
@@ -158,6 +162,13 @@ local function flush()
 	end);
 end
 
+local function cut(body)
+	if #body <= max_body then return body; end
+	local n = max_body;
+	while n > 0 and ((body:byte(n + 1) or 0) & 0xC0) == 0x80 do n = n - 1; end
+	return body:sub(1, n);
+end
+
 local function body_of(item)
 	if type(item) ~= "table" or not item.get_child_text then
 		item = st.deserialize(item);
@@ -181,7 +192,7 @@ module:hook("archive-message-added", function (event)
 		archive_id = archive_id(username);
 		mam_id = id;
 		remote_jid = with or "";
-		body = body;
+		body = cut(body);
 	};
 	flush();
 end);
@@ -214,7 +225,7 @@ local function backfill_user(username, all)
 			local body = body_of(item);
 			if body and body ~= "" then
 				batch[#batch + 1] = {
-					archive_id = aid; mam_id = mam_id(when, seq); remote_jid = with or ""; body = body;
+					archive_id = aid; mam_id = mam_id(when, seq); remote_jid = with or ""; body = cut(body);
 				};
 			end
 			if #batch >= BATCH then

@@ -199,6 +199,8 @@ class Run:
                 body = " ".join(rnd.choice(VOCAB) + rnd.choice(["", "", "", ",", "!"])
                                 for _ in range(rnd.randint(2, 6))) + f" {tag}{i}"
                 sender = rnd.choice([a, a, b, c])
+                if i == 0:  # a body over the index's 64 KB: indexed cut, not dropped
+                    body = "apple " + "x " * 36000 + f"{tag}{i}"
                 if sender is a:
                     to, rcpt = rnd.choice([(BOB, b), (CAROL, c)])
                 else:
