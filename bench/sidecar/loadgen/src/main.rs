@@ -602,9 +602,8 @@ async fn sessions_mode(o: Opts) {
         }
         let send_secs = t0.elapsed().as_secs_f64();
         let drain = Instant::now() + Duration::from_secs(5);
-        while st.received.load(Ordering::Relaxed) < st.sent.load(Ordering::Relaxed)
-            && Instant::now() < drain
-        {
+        // until every queued message is written and received (or 5 s)
+        while st.received.load(Ordering::Relaxed) < seq && Instant::now() < drain {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         st.measuring.store(false, Ordering::Relaxed);
@@ -619,7 +618,7 @@ async fn sessions_mode(o: Opts) {
             st.received.load(Ordering::Relaxed),
         );
         println!(
-            "MSG sent={sent} received={recv} send_secs={send_secs:.2} secs={secs:.2} \
+            "MSG queued={seq} sent={sent} received={recv} send_secs={send_secs:.2} secs={secs:.2} \
              rate={:.1} p50_ms={:.3} p99_ms={:.3} max_ms={:.3} bytes_out={} bytes_in={}",
             recv as f64 / send_secs,
             pct(&lats, 50.0),
