@@ -4,6 +4,7 @@
 #     behind an edge listener with STARTTLS and one with direct TLS (PROXY v2);
 #   Prosody (Debian's 0.12): a plaintext c2s port, behind an edge listener
 #     with STARTTLS and no PROXY header (Prosody has no PROXY support);
+#   ejabberd behind a WebSocket (RFC 7395) listener too;
 #   a recording backend (tests/sidecar/recorder.py) behind a listener with a
 #     64 kB stanza limit, for the hostile-input steps.
 # The scenario is tests/sidecar/edge.py (slixmpp and raw sockets). Everything
@@ -154,7 +155,9 @@ for u in alice bob; do
     as_prosody prosodyctl --config "$tmp/prosody/prosody.cfg.lua" register "$u" localhost "pw-$u-$cookie" \
         >>"$tmp/logs/prosody.log" 2>&1 || die "prosodyctl register $u"
 done
-as_prosody prosody --config "$tmp/prosody/prosody.cfg.lua" -F >>"$tmp/logs/prosody.log" 2>&1 &
+# not through as_prosody: $! must be prosody's own pid, not a subshell's
+setpriv --reuid=prosody --regid=prosody --init-groups -- \
+    prosody --config "$tmp/prosody/prosody.cfg.lua" -F >>"$tmp/logs/prosody.log" 2>&1 &
 prosody_pid=$!
 for ((i = 0; i < 200; i++)); do
     ss -Hltn "sport = :$prosody_port" | grep -q . && break
@@ -171,7 +174,7 @@ recorder_pid=$!
 
 # ---------------------------------------------------------------- sidecar
 p1=$(free_port 15700 15799); p2=$(free_port $((p1 + 1)) 15799); p3=$(free_port $((p2 + 1)) 15799)
-p4=$(free_port $((p3 + 1)) 15799); pm=$(free_port $((p4 + 1)) 15799)
+p4=$(free_port $((p3 + 1)) 15799); pw=$(free_port $((p4 + 1)) 15799); pm=$(free_port $((pw + 1)) 15799)
 cat >"$tmp/sidecar.toml" <<EOF
 [metrics]
 address = "127.0.0.1:$pm"
@@ -198,6 +201,14 @@ address = "127.0.0.1:$p2"
 tls = "direct"
 backend = "127.0.0.1:$c2s_port"
 limits = { handshake_timeout_ms = 2000 }
+
+[[listener]]
+name = "ejd_websocket"
+kind = "c2s"
+websocket = true
+address = "127.0.0.1:$pw"
+tls = "direct"
+backend = "127.0.0.1:$c2s_port"
 
 [[listener]]
 name = "prosody_starttls"
@@ -228,7 +239,7 @@ say "sidecar: pid $sidecar_pid, listeners $p1 $p2 $p3 $p4, metrics $pm"
 
 rc=0
 CAFILE="$tmp/ca.pem" SIDECAR_PID=$sidecar_pid METRICS="127.0.0.1:$pm" RENEW_CERT="$tmp/renew.sh" \
-EDGE_EJD_STARTTLS="127.0.0.1:$p1" EDGE_EJD_DIRECT="127.0.0.1:$p2" \
+EDGE_EJD_STARTTLS="127.0.0.1:$p1" EDGE_EJD_DIRECT="127.0.0.1:$p2" EDGE_EJD_WS="127.0.0.1:$pw" \
 EDGE_PROSODY_STARTTLS="127.0.0.1:$p3" EDGE_RECORDER="127.0.0.1:$p4" RECORDER_LOG="$tmp/recorded.bin" \
 EJD_CTL="$tmp/ejdctl" EJD_USER_A=alice EJD_PASS_A="pw-alice-$cookie" EJD_USER_B=bob EJD_PASS_B="pw-bob-$cookie" \
 PROSODY_USER_A=alice PROSODY_PASS_A="pw-alice-$cookie" PROSODY_USER_B=bob PROSODY_PASS_B="pw-bob-$cookie" \

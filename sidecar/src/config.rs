@@ -451,6 +451,11 @@ pub struct Listener {
     /// balancer in front); the client address it gives is the one used.
     #[serde(default)]
     pub proxy_in_from: Vec<IpNet>,
+    /// c2s over WebSocket (RFC 7395, subprotocol `xmpp`) instead of a TCP
+    /// stream: needs `kind = "c2s"` and `tls = "direct"` (ALPN http/1.1);
+    /// the backend still gets a plain TCP XMPP stream.
+    #[serde(default)]
+    pub websocket: bool,
     /// The XMPP domain this listener serves when a client's stream header
     /// names none (`to` is required by RFC 6120 for c2s; informative here).
     pub domain: Option<String>,
@@ -566,6 +571,11 @@ fn check(c: &Config) -> Result<(), String> {
         }
         if !addrs.insert(l.address) {
             return Err(format!("listener address {} used twice", l.address));
+        }
+        if l.websocket && (l.kind != Kind::C2s || l.tls != TlsMode::Direct) {
+            return Err(format!(
+                "listener {name}: websocket = true needs kind = \"c2s\" and tls = \"direct\""
+            ));
         }
         let lim = l.limits.over(&c.limits);
         if lim.max_depth == 0 || lim.max_attrs == 0 {

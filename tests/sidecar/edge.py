@@ -24,6 +24,7 @@ Steps:
 """
 
 import asyncio
+import base64
 import logging
 import os
 import re
@@ -189,6 +190,81 @@ def starttls(where):
     return t
 
 
+class WsClient:
+    """A minimal RFC 6455 client (text frames, masked), enough to speak
+    RFC 7395 by hand: no WebSocket support in slixmpp."""
+
+    def __init__(self, where, protocol="xmpp"):
+        ctx = tls_context()
+        ctx.set_alpn_protocols(["http/1.1"])
+        s = socket.create_connection(where, timeout=10, source_address=(CLIENT_IP, 0))
+        self.sock = ctx.wrap_socket(s, server_hostname=DOMAIN)
+        key = base64.b64encode(os.urandom(16)).decode()
+        proto = f"Sec-WebSocket-Protocol: {protocol}\r\n" if protocol else ""
+        self.sock.sendall((f"GET /xmpp-websocket HTTP/1.1\r\nHost: {DOMAIN}\r\nUpgrade: websocket\r\n"
+                           f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n{proto}"
+                           "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = self.sock.recv(4096)
+            if not chunk:
+                break
+            head += chunk
+        self.status = head.split(b"\r\n", 1)[0]
+        self.headers = head.decode(errors="replace")
+        self.buf = head.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in head else b""
+
+    def send(self, text):
+        data = text.encode()
+        mask = os.urandom(4)
+        n = len(data)
+        hdr = bytes([0x81])
+        if n < 126:
+            hdr += bytes([0x80 | n])
+        elif n < 65536:
+            hdr += bytes([0x80 | 126]) + n.to_bytes(2, "big")
+        else:
+            hdr += bytes([0x80 | 127]) + n.to_bytes(8, "big")
+        self.sock.sendall(hdr + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
+
+    def _need(self, n):
+        while len(self.buf) < n:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise StepFailed("WebSocket closed")
+            self.buf += chunk
+
+    def recv(self):
+        """Next text message (None on a close frame)."""
+        while True:
+            self._need(2)
+            op, ln = self.buf[0] & 0x0F, self.buf[1] & 0x7F
+            at = 2
+            if ln == 126:
+                self._need(4)
+                ln, at = int.from_bytes(self.buf[2:4], "big"), 4
+            elif ln == 127:
+                self._need(10)
+                ln, at = int.from_bytes(self.buf[2:10], "big"), 10
+            self._need(at + ln)
+            payload, self.buf = self.buf[at:at + ln], self.buf[at + ln:]
+            if op == 0x8:
+                return None
+            if op == 0x1:
+                return payload.decode()
+
+    def recv_until(self, needle, limit=10):
+        got = []
+        for _ in range(limit):
+            m = self.recv()
+            if m is None:
+                raise StepFailed(f"closed before {needle!r}: {got!r}")
+            got.append(m)
+            if needle in m:
+                return m, got
+        raise StepFailed(f"no {needle!r} in {got!r}")
+
+
 def recorded():
     with open(E["RECORDER_LOG"], "rb") as f:
         return f.read()
@@ -241,6 +317,51 @@ async def main():
                lambda: session(ejd_direct, "EJD", direct=True, check_ip=ejabberd_sessions))
     await step("Prosody through the edge (no PROXY), STARTTLS: login, chat both ways, ping, logout",
                lambda: session(prosody_starttls, "PROSODY"))
+
+    async def websocket_session():
+        ua, pa, ub, pb = users("EJD")
+        b = Client(ub, pb)
+        await b.login(ejd_starttls)
+        try:
+            refused = await asyncio.to_thread(WsClient, addr("EDGE_EJD_WS"), None)
+            check(b" 400 " in refused.status, f"no subprotocol: {refused.status!r}")
+            body = f"over websocket {uuid.uuid4().hex} <&>"
+
+            def ws_flow():
+                ws = WsClient(addr("EDGE_EJD_WS"))
+                check(b" 101 " in ws.status and "sec-websocket-protocol: xmpp" in ws.headers.lower(),
+                      f"upgrade: {ws.headers!r}")
+                ws.send("<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' version='1.0'/>")
+                m, got = ws.recv_until("mechanisms")
+                check(got[0].startswith("<open xmlns='urn:ietf:params:xml:ns:xmpp-framing'"), f"open: {got[0]!r}")
+                check("xmlns:stream='http://etherx.jabber.org/streams'" in m, f"features not namespaced: {m!r}")
+                cred = base64.b64encode(f"\0{ua}\0{pa}".encode()).decode()
+                ws.send(f"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{cred}</auth>")
+                ws.recv_until("<success")
+                ws.send("<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' version='1.0'/>")
+                ws.recv_until("urn:ietf:params:xml:ns:xmpp-bind")
+                ws.send("<iq xmlns='jabber:client' type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>"
+                        "<resource>ws</resource></bind></iq>")
+                m, _ = ws.recv_until("</jid>")
+                check("xmlns='jabber:client'" in m or 'xmlns="jabber:client"' in m, f"iq not namespaced: {m!r}")
+                esc = body.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+                ws.send(f"<message xmlns='jabber:client' to='{ub}@{DOMAIN}' type='chat'><body>{esc}</body></message>")
+                ws.send("<message xmlns='jabber:client' to='x'><body>bad</bodyx></message>")
+                m, _ = ws.recv_until("not-well-formed")
+                check("<stream:error xmlns:stream=" in m, f"stream error: {m!r}")
+                ws.sock.close()
+
+            await asyncio.to_thread(ws_flow)
+            while True:
+                m = await asyncio.wait_for(b.inbox.get(), STEP_TIMEOUT)
+                if m["body"] == body:
+                    break
+        finally:
+            await b.logout()
+
+    await step("WebSocket (RFC 7395) through the edge to ejabberd: subprotocol required, open/features "
+               "namespaced, SASL PLAIN, bind, a message reaches a TCP client, not-well-formed gets a stream error",
+               websocket_session)
 
     rss0 = rss_kb(SIDECAR_PID)
 

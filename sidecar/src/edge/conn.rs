@@ -79,18 +79,30 @@ type ClientIo = PlainCounting<tokio_rustls::server::TlsStream<CountingIo>>;
 /// future, so that its state is freed once it is done: an established
 /// connection holds only what forwarding needs.
 pub async fn serve(ctx: Arc<Ctx>, tcp: TcpStream, peer: SocketAddr) -> Close {
-    let (mut client, mut backend, pump) = match Box::pin(establish(ctx, tcp, peer)).await {
-        Ok(parts) => parts,
-        Err(close) => return close,
-    };
-    pump.run(&mut client, &mut backend).await
+    match Box::pin(establish(ctx, tcp, peer)).await {
+        Ok((Client::Stream(mut client), mut backend, pump)) => {
+            pump.run(&mut client, &mut backend).await
+        }
+        Ok((Client::WebSocket(mut ws), mut backend, pump)) => {
+            super::websocket::pump(&pump.ctx, &mut ws, &mut backend).await
+        }
+        Err(close) => close,
+    }
+}
+
+/// The client side once established. The stream is kept inline (it is
+/// what a connection mostly is); the larger WebSocket state is boxed.
+#[allow(clippy::large_enum_variant)]
+enum Client {
+    Stream(ClientIo),
+    WebSocket(Box<tokio_tungstenite::WebSocketStream<ClientIo>>),
 }
 
 async fn establish(
     ctx: Arc<Ctx>,
     tcp: TcpStream,
     peer: SocketAddr,
-) -> Result<(ClientIo, TcpStream, Pump), Close> {
+) -> Result<(Client, TcpStream, Pump), Close> {
     let limits = **ctx.limits.load();
     let deadline = Instant::now() + Duration::from_millis(limits.handshake_timeout_ms);
     let _ = tcp.set_nodelay(true);
@@ -134,10 +146,10 @@ async fn establish(
         }
         framer.restart();
     }
-    let config = ctx
-        .tls
-        .load()
-        .for_listener(ctx.listener.kind, ctx.listener.tls);
+    let config =
+        ctx.tls
+            .load()
+            .for_listener(ctx.listener.kind, ctx.listener.tls, ctx.listener.websocket);
     let acceptor = tokio_rustls::TlsAcceptor::from(config);
     let tls = match timeout_at(deadline, acceptor.accept(io)).await {
         Ok(Ok(s)) => s,
@@ -155,57 +167,42 @@ async fn establish(
     let is_s2s = ctx.listener.kind == Kind::S2s;
     let facts = super::tls::facts(&tls, &ctx.cafile, is_s2s);
     ctx.metrics.handshake(&facts.version);
-    let mut client_io = PlainCounting {
+    let client_io = PlainCounting {
         inner: tls,
         tls_in: ctx.metrics.tls_in.clone(),
         tls_out: ctx.metrics.tls_out.clone(),
     };
-
-    let backend = match timeout_at(
-        Instant::now() + Duration::from_millis(limits.handshake_timeout_ms),
-        TcpStream::connect(ctx.listener.backend),
-    )
-    .await
-    {
-        Ok(Ok(b)) => b,
-        Ok(Err(e)) => {
-            ctx.metrics.backend_connect_failures.inc();
-            let _ = write_stream_error(
-                &mut client_io,
-                true,
-                ctx.listener.kind,
-                "internal-server-error",
-                "",
-            )
-            .await;
-            return Err(Close::Backend(e.to_string()));
+    let mut client_side = if ctx.listener.websocket {
+        let max = match limits.max_stanza_size {
+            0 => 16 << 20,
+            n => n,
+        };
+        match timeout_at(deadline, super::websocket::accept(client_io, max)).await {
+            Ok(Ok(ws)) => Client::WebSocket(Box::new(ws)),
+            Ok(Err(e)) => {
+                ctx.metrics.refused("websocket_handshake");
+                return Err(Close::Io(format!("WebSocket handshake: {e}")));
+            }
+            Err(_) => {
+                ctx.metrics.refused("handshake_timeout");
+                return Err(Close::Refused("handshake_timeout"));
+            }
         }
-        Err(_) => {
+    } else {
+        Client::Stream(client_io)
+    };
+    let backend = match connect_backend(&ctx, client, local, &facts, &limits).await {
+        Ok(b) => b,
+        Err(close) => {
             ctx.metrics.backend_connect_failures.inc();
-            let _ = write_stream_error(
-                &mut client_io,
-                true,
-                ctx.listener.kind,
-                "internal-server-error",
-                "",
-            )
-            .await;
-            return Err(Close::Backend("connect timeout".into()));
+            if let Client::Stream(io) = &mut client_side {
+                let _ =
+                    write_stream_error(io, true, ctx.listener.kind, "internal-server-error", "")
+                        .await;
+            }
+            return Err(close);
         }
     };
-    let _ = backend.set_nodelay(true);
-    let mut backend = backend;
-    let header = match ctx.listener.proxy_out {
-        ProxyOut::V2 => proxy::encode_v2(client, local, &facts).ok(),
-        ProxyOut::V1 => Some(proxy::encode_v1(client, local)),
-        ProxyOut::None => None,
-    };
-    if let Some(h) = header {
-        if let Err(e) = backend.write_all(&h).await {
-            ctx.metrics.backend_connect_failures.inc();
-            return Err(Close::Backend(e.to_string()));
-        }
-    }
     tracing::debug!(listener = %ctx.metrics.name, %client, version = %facts.version, sni = ?facts.sni, "forwarding");
     let pump = Pump {
         ctx: ctx.clone(),
@@ -220,7 +217,36 @@ async fn establish(
         bucket: TokenBucket::new(limits.rate_bytes_per_sec, limits.burst_bytes),
         limits,
     };
-    Ok((client_io, backend, pump))
+    Ok((client_side, backend, pump))
+}
+
+/// Connects to the listener's backend and sends the PROXY header.
+async fn connect_backend(
+    ctx: &Ctx,
+    client: SocketAddr,
+    local: SocketAddr,
+    facts: &proxy::TlsFacts,
+    limits: &crate::config::Limits,
+) -> Result<TcpStream, Close> {
+    let deadline = Instant::now() + Duration::from_millis(limits.handshake_timeout_ms);
+    let mut backend = match timeout_at(deadline, TcpStream::connect(ctx.listener.backend)).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(e)) => return Err(Close::Backend(e.to_string())),
+        Err(_) => return Err(Close::Backend("connect timeout".into())),
+    };
+    let _ = backend.set_nodelay(true);
+    let header = match ctx.listener.proxy_out {
+        ProxyOut::V2 => proxy::encode_v2(client, local, facts).ok(),
+        ProxyOut::V1 => Some(proxy::encode_v1(client, local)),
+        ProxyOut::None => None,
+    };
+    if let Some(h) = header {
+        backend
+            .write_all(&h)
+            .await
+            .map_err(|e| Close::Backend(e.to_string()))?;
+    }
+    Ok(backend)
 }
 
 /// Reads a PROXY v1/v2 header byte-exactly (no byte past it is consumed).

@@ -8,6 +8,7 @@ pub mod io;
 pub mod proxy;
 pub mod shaper;
 pub mod tls;
+pub mod websocket;
 
 use std::collections::HashMap;
 use std::net::IpAddr;

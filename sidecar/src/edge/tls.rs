@@ -23,6 +23,8 @@ pub struct Configs {
     /// c2s: no client certificate asked.
     pub c2s_starttls: Arc<ServerConfig>,
     pub c2s_direct: Arc<ServerConfig>,
+    /// c2s over WebSocket: ALPN http/1.1.
+    pub c2s_websocket: Arc<ServerConfig>,
     /// s2s: a client certificate asked for (verified later, never required).
     pub s2s_starttls: Arc<ServerConfig>,
     pub s2s_direct: Arc<ServerConfig>,
@@ -30,7 +32,10 @@ pub struct Configs {
 }
 
 impl Configs {
-    pub fn for_listener(&self, kind: Kind, mode: TlsMode) -> Arc<ServerConfig> {
+    pub fn for_listener(&self, kind: Kind, mode: TlsMode, websocket: bool) -> Arc<ServerConfig> {
+        if websocket {
+            return self.c2s_websocket.clone();
+        }
         match (kind, mode) {
             (Kind::C2s, TlsMode::Starttls) => self.c2s_starttls.clone(),
             (Kind::C2s, TlsMode::Direct) => self.c2s_direct.clone(),
@@ -63,6 +68,7 @@ pub fn load(tls: &config::Tls) -> Result<Configs, String> {
         // STARTTLS clients send no ALPN; XEP-0368 clients send xmpp-client
         c2s_starttls: build(&[], false)?,
         c2s_direct: build(&[ALPN_CLIENT], false)?,
+        c2s_websocket: build(&[b"http/1.1"], false)?,
         s2s_starttls: build(&[], true)?,
         s2s_direct: build(&[ALPN_SERVER], true)?,
         domains,
