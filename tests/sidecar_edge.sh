@@ -4,7 +4,8 @@
 #     behind an edge listener with STARTTLS and one with direct TLS (PROXY v2);
 #   Prosody (Debian's 0.12): a plaintext c2s port, behind an edge listener
 #     with STARTTLS and no PROXY header (Prosody has no PROXY support);
-#   ejabberd behind a WebSocket (RFC 7395) listener too;
+#   ejabberd behind a WebSocket (RFC 7395) listener too, and behind HAProxy
+#     (TCP mode, PROXY v2) in front of two edges (PROXY in, PROXY v2 out);
 #   a recording backend (tests/sidecar/recorder.py) behind a listener with a
 #     64 kB stanza limit, for the hostile-input steps.
 # The scenario is tests/sidecar/edge.py (slixmpp and raw sockets). Everything
@@ -26,7 +27,7 @@ die() { echo "sidecar-edge: FAILED: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "run as root"
 [ -x "$SIDECAR" ] || die "$SIDECAR missing: cargo build --release -p xmpp-accel-sidecar"
 . "$repo/tests/ejabberd/lib.sh"
-ensure_packages ejabberd prosody python3-venv openssl iproute2
+ensure_packages ejabberd prosody haproxy python3-venv openssl iproute2
 ensure_packaged_service_stopped
 ensure_venv
 say "ejabberd $(dpkg-query -W -f='${Version}' ejabberd), prosody $(dpkg-query -W -f='${Version}' prosody), slixmpp $SLIXMPP_VERSION"
@@ -34,7 +35,7 @@ say "ejabberd $(dpkg-query -W -f='${Version}' ejabberd), prosody $(dpkg-query -W
 tmp=$(mktemp -d /tmp/xmpp-accel-sidecar-edge.XXXXXX)
 node="xmppaccel-edge-$$-$RANDOM@localhost"
 cookie=$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
-wrapper_pid="" beam_pid="" prosody_pid="" recorder_pid="" sidecar_pid="" py_pid=""
+wrapper_pid="" beam_pid="" prosody_pid="" recorder_pid="" sidecar_pid="" sidecar2_pid="" haproxy_pid="" py_pid=""
 ejd_ctl_args
 
 cleanup() {
@@ -48,10 +49,10 @@ cleanup() {
             [ -s "$tmp/logs/$f" ] && { echo "---- tail of $f ----" >&2; tail -n 40 "$tmp/logs/$f" >&2; }
         done
     fi
-    for p in "$py_pid" "$sidecar_pid" "$recorder_pid" "$prosody_pid"; do
+    for p in "$py_pid" "$haproxy_pid" "$sidecar2_pid" "$sidecar_pid" "$recorder_pid" "$prosody_pid"; do
         alive "$p" && kill -TERM "$p" 2>/dev/null
     done
-    for p in "$py_pid" "$sidecar_pid" "$recorder_pid" "$prosody_pid"; do
+    for p in "$py_pid" "$haproxy_pid" "$sidecar2_pid" "$sidecar_pid" "$recorder_pid" "$prosody_pid"; do
         [ -n "$p" ] && { wait_gone "$p" 10 || kill -KILL "$p" 2>/dev/null; }
     done
     ejd_stop
@@ -175,6 +176,10 @@ recorder_pid=$!
 # ---------------------------------------------------------------- sidecar
 p1=$(free_port 15700 15799); p2=$(free_port $((p1 + 1)) 15799); p3=$(free_port $((p2 + 1)) 15799)
 p4=$(free_port $((p3 + 1)) 15799); pw=$(free_port $((p4 + 1)) 15799); pm=$(free_port $((pw + 1)) 15799)
+# two edges behind HAProxy (TCP mode, PROXY v2 to the edges): lb1 on this
+# sidecar, lb2 on a second one with its own metrics
+pl1=$(free_port $((pm + 1)) 15799); pl2=$(free_port $((pl1 + 1)) 15799)
+pm2=$(free_port $((pl2 + 1)) 15799); ph=$(free_port $((pm2 + 1)) 15799)
 cat >"$tmp/sidecar.toml" <<EOF
 [metrics]
 address = "127.0.0.1:$pm"
@@ -226,6 +231,46 @@ tls = "starttls"
 backend = "127.0.0.1:$rec_port"
 proxy_out = "none"
 limits = { max_stanza_size = 65536 }
+
+[[listener]]
+name = "ejd_lb"
+kind = "c2s"
+address = "127.0.0.1:$pl1"
+tls = "starttls"
+backend = "127.0.0.1:$c2s_port"
+proxy_in_from = ["127.0.0.1/32"]
+EOF
+cat >"$tmp/sidecar2.toml" <<EOF
+[metrics]
+address = "127.0.0.1:$pm2"
+
+[tls]
+cert_dir = "$tmp/certs"
+default_domain = "localhost"
+
+[[listener]]
+name = "ejd_lb"
+kind = "c2s"
+address = "127.0.0.1:$pl2"
+tls = "starttls"
+backend = "127.0.0.1:$c2s_port"
+proxy_in_from = ["127.0.0.1/32"]
+EOF
+cat >"$tmp/haproxy.cfg" <<EOF
+global
+    maxconn 1000
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+frontend xmpp
+    bind 127.0.0.1:$ph
+    default_backend edges
+backend edges
+    balance roundrobin
+    server edge1 127.0.0.1:$pl1 send-proxy-v2
+    server edge2 127.0.0.1:$pl2 send-proxy-v2
 EOF
 "$SIDECAR" --config "$tmp/sidecar.toml" --check-config || die "--check-config refused the test's config"
 "$SIDECAR" --config "$tmp/sidecar.toml" >>"$tmp/logs/sidecar.log" 2>&1 &
@@ -235,11 +280,22 @@ for ((i = 0; i < 100; i++)); do
     alive "$sidecar_pid" || die "the sidecar exited"
     sleep 0.1
 done
-say "sidecar: pid $sidecar_pid, listeners $p1 $p2 $p3 $p4, metrics $pm"
+"$SIDECAR" --config "$tmp/sidecar2.toml" >>"$tmp/logs/sidecar2.log" 2>&1 &
+sidecar2_pid=$!
+haproxy -f "$tmp/haproxy.cfg" -db >>"$tmp/logs/haproxy.log" 2>&1 &
+haproxy_pid=$!
+for ((i = 0; i < 100; i++)); do
+    ss -Hltn "sport = :$ph" | grep -q . && ss -Hltn "sport = :$pl2" | grep -q . && break
+    alive "$sidecar2_pid" || die "the second sidecar exited"
+    alive "$haproxy_pid" || { cat "$tmp/logs/haproxy.log" >&2; die "haproxy exited"; }
+    sleep 0.1
+done
+say "sidecar: pid $sidecar_pid, listeners $p1 $p2 $p3 $p4 $pw $pl1, metrics $pm; second sidecar pid $sidecar2_pid ($pl2, metrics $pm2); HAProxy $(haproxy -v | head -n 1 | awk '{print $3}') pid $haproxy_pid on $ph"
 
 rc=0
 CAFILE="$tmp/ca.pem" SIDECAR_PID=$sidecar_pid METRICS="127.0.0.1:$pm" RENEW_CERT="$tmp/renew.sh" \
 EDGE_EJD_STARTTLS="127.0.0.1:$p1" EDGE_EJD_DIRECT="127.0.0.1:$p2" EDGE_EJD_WS="127.0.0.1:$pw" \
+HAPROXY="127.0.0.1:$ph" METRICS2="127.0.0.1:$pm2" \
 EDGE_PROSODY_STARTTLS="127.0.0.1:$p3" EDGE_RECORDER="127.0.0.1:$p4" RECORDER_LOG="$tmp/recorded.bin" \
 EJD_CTL="$tmp/ejdctl" EJD_USER_A=alice EJD_PASS_A="pw-alice-$cookie" EJD_USER_B=bob EJD_PASS_B="pw-bob-$cookie" \
 PROSODY_USER_A=alice PROSODY_PASS_A="pw-alice-$cookie" PROSODY_USER_B=bob PROSODY_PASS_B="pw-bob-$cookie" \

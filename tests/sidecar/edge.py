@@ -77,8 +77,8 @@ def check(cond, what):
 
 
 class Client(ClientXMPP):
-    def __init__(self, user, password, direct=False):
-        super().__init__(f"{user}@{DOMAIN}/edge", password)
+    def __init__(self, user, password, direct=False, resource="edge"):
+        super().__init__(f"{user}@{DOMAIN}/{resource}", password)
         self.register_plugin("xep_0199")
         self.enable_direct_tls = direct
         self.enable_starttls = not direct
@@ -460,6 +460,32 @@ async def main():
         await b.logout()
 
     await step("certificate reload (SIGHUP) with sessions open", reload_certs)
+
+    async def through_haproxy():
+        ua, pa, ub, pb = users("EJD")
+        lb = addr("HAPROXY")
+        clients = []
+        for i in range(4):
+            c = Client(ua if i % 2 == 0 else ub, pa if i % 2 == 0 else pb, resource=f"lb{i}")
+            await c.login(lb)
+            clients.append(c)
+        try:
+            out = ejabberd_sessions()
+            lb_lines = [ln for ln in out.splitlines() if "/lb" in ln]
+            check(len(lb_lines) == 4, f"ejabberd lists {len(lb_lines)} of the 4 sessions: {out!r}")
+            for ln in lb_lines:
+                check(CLIENT_IP in ln and "127.0.0.1" not in ln, f"client address lost on the way: {ln!r}")
+            await chat(clients[0], clients[1], f"{ub}@{DOMAIN}/lb1")
+            for m in (E["METRICS"], E["METRICS2"]):
+                body = urllib.request.urlopen(f"http://{m}/metrics", timeout=5).read().decode()
+                n = re.search(r'edge_connections_total\{listener="ejd_lb"\} (\d+)', body)
+                check(n and int(n.group(1)) >= 2, f"edge {m} took {n.group(1) if n else 0} of the 4 connections")
+        finally:
+            for c in clients:
+                await c.logout()
+
+    await step("HAProxy (PROXY v2) in front of two edges: sessions spread over both, ejabberd sees 127.0.0.2 "
+               "through both hops", through_haproxy)
 
     def drain():
         t = starttls(rec)
