@@ -1,5 +1,7 @@
 # xmpp-accel: build, run, test, bench.
-#   make run    the main job: an XMPP stream through exml_stream, in realistic chunks
+#   make run    the main job: a throwaway ejabberd on our drop-ins behind the sidecar (edge and MUC Light
+#               component), scripted clients: logins, a room's fan-out, full-text search, metrics (root)
+#   make run-replay   an XMPP stream (the XEP corpus or FILE=...) through exml_stream, in realistic chunks
 #   make test   every test suite (installs what is missing on Debian when run as root)
 #   make bench-xml, bench-fanout, bench-mam, bench-tls, bench-sidecar   benchmarks against the real peers (not part of make test)
 #   make sidecar, run-sidecar   the standalone sidecar (sidecar/), built / started from its example config
@@ -13,7 +15,7 @@ export XEP_CORPUS
 TOOLS_EBIN := $(ERL_DIR)/_build/tools/ebin
 ERL_LIBS_DEFAULT := $(ERL_DIR)/_build/default/lib
 
-.PHONY: all build deps sidecar run-sidecar test-sidecar test-sidecar-component bench-sidecar test test-rust test-erlang test-elixir test-e2e test-ejabberd test-ejabberd-fulltext test-prosody-fulltext run bench-xml bench-fanout bench-mam bench-tls lint fuzz test-fuzz clean
+.PHONY: all build deps sidecar run-sidecar test-sidecar test-sidecar-component bench-sidecar test test-rust test-erlang test-elixir test-e2e test-ejabberd test-ejabberd-fulltext test-prosody-fulltext run run-replay bench-xml bench-fanout bench-mam bench-tls lint fuzz test-fuzz clean
 
 all: build
 
@@ -43,8 +45,16 @@ $(TOOLS_EBIN)/xmpp_stream_replay.beam: $(ERL_DIR)/tools/xmpp_stream_replay.erl $
 	mkdir -p $(TOOLS_EBIN)
 	erlc -o $(TOOLS_EBIN) -pa $(ERL_LIBS_DEFAULT)/exml/ebin $^
 
-# The main job: replay FILE (default: the XEP corpus, else built-in samples).
-run: build $(TOOLS_EBIN)/xmpp_stream_replay.beam
+# The main job (tools/run_demo.sh; needs root: it installs ejabberd and runs
+# it): Debian's ejabberd on our fast_xml, fast_tls and xmpp_accel, the
+# sidecar in front (edge and MUC Light component, one process), clients from
+# the shared slixmpp venv; everything on 127.0.0.1 (ports 16800-16999) in a
+# throwaway dir, stopped at the end.
+run: build sidecar
+	bash tools/run_demo.sh
+
+# Replay FILE (default: the XEP corpus, else built-in samples) through exml_stream.
+run-replay: build $(TOOLS_EBIN)/xmpp_stream_replay.beam
 	ERL_LIBS=$(ERL_LIBS_DEFAULT) erl -noshell -pa $(TOOLS_EBIN) -s xmpp_stream_replay main $(FILE)
 
 test: deps test-rust test-erlang test-elixir test-e2e test-fuzz

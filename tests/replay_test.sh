@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End to end, BEAM + NIF: the main job (make run) replays the XEP corpus as
+# End to end, BEAM + NIF: the corpus replay (make run-replay) replays the XEP corpus as
 # one client stream in 1-1460 B chunks; every stanza that went in must come
 # out, with one stream header and one stream end, and no error. A corrupted
 # stream must be reported as an error with a non-zero exit. Without the
