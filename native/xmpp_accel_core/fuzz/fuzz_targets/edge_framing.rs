@@ -4,7 +4,10 @@
 //! - what is ready to forward is a prefix of the input, cut at unit
 //!   boundaries, and each frame's bytes are a complete unit;
 //! - the bytes forwarded are the same whether the input came whole or in
-//!   chunks (the chunking is taken from the first input bytes).
+//!   chunks (the chunking is taken from the first input bytes), but for
+//!   white space after the last unit: white space between units goes on as
+//!   soon as it arrives (keepalives), so a fault right after it may find it
+//!   forwarded or not.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
