@@ -109,8 +109,18 @@ pub struct Component {
     pub domain: String,
     /// The shared secret of the XEP-0114 handshake.
     pub secret: String,
-    /// The SQLite database of rooms and their archive (created if absent).
+    /// Where rooms and their archive live: the path of the embedded SQLite
+    /// database (created if absent), or `"postgres"` for the PostgreSQL
+    /// database of [`Component::postgres`], which several instances can share.
     pub storage: PathBuf,
+    /// With `storage = "postgres"`: the connection string, libpq style
+    /// (`host=127.0.0.1 port=5432 user=xmpp dbname=xmpp`) or a
+    /// `postgresql://` URL. No TLS: loopback or a private network.
+    #[serde(default)]
+    pub postgres: Option<String>,
+    /// With `storage = "postgres"`: most pooled connections.
+    #[serde(default = "default_postgres_pool")]
+    pub postgres_pool_size: u32,
     /// The full-text index directory (derived from the archive; rebuilt
     /// from it when removed).
     pub index: PathBuf,
@@ -132,6 +142,24 @@ pub struct Component {
     pub mam_max_page: usize,
     #[serde(default)]
     pub muclight: MucLight,
+}
+
+fn default_postgres_pool() -> u32 {
+    4
+}
+
+impl Component {
+    /// The storage named by `storage` (and `postgres`).
+    pub fn backend(&self) -> crate::storage::Backend {
+        use crate::storage::Backend;
+        match &self.postgres {
+            Some(url) if self.storage.as_os_str() == "postgres" => Backend::Postgres {
+                url: url.clone(),
+                pool: self.postgres_pool_size,
+            },
+            _ => Backend::Sqlite(self.storage.clone()),
+        }
+    }
 }
 
 fn default_keepalive() -> u64 {
@@ -546,6 +574,21 @@ fn check(c: &Config) -> Result<(), String> {
         if comp.secret.is_empty() {
             return Err("[component] secret must not be empty".into());
         }
+        match (comp.storage.as_os_str() == "postgres", &comp.postgres) {
+            (true, None) => {
+                return Err(
+                    "[component] storage = \"postgres\" needs postgres = \"<connection string>\""
+                        .into(),
+                )
+            }
+            (false, Some(_)) => {
+                return Err("[component] postgres is set but storage is not \"postgres\"".into())
+            }
+            _ => {}
+        }
+        if comp.postgres_pool_size == 0 {
+            return Err("[component] postgres_pool_size must be above 0".into());
+        }
         if comp.keepalive_secs == 0 || comp.reconnect_max_secs == 0 || comp.mam_max_page == 0 {
             return Err(
                 "[component] keepalive_secs, reconnect_max_secs and mam_max_page must be above 0"
@@ -689,6 +732,29 @@ internal_key = "display_lines"
         assert!(parse(&bad).unwrap_err().1.contains("display-lines"));
         let typo = COMPONENT.replace("all_can_invite", "all_can_invit");
         assert!(parse(&typo).is_err());
+        assert!(matches!(
+            comp.backend(),
+            crate::storage::Backend::Sqlite(p) if p.ends_with("rooms.sqlite3")
+        ));
+        let pg = COMPONENT.replace(
+            "storage = \"/var/lib/xmpp-accel/rooms.sqlite3\"",
+            "storage = \"postgres\"\npostgres = \"host=127.0.0.1 user=xmpp dbname=xmpp\"",
+        );
+        let b = parse(&pg).unwrap().component.unwrap().backend();
+        assert_eq!(
+            b,
+            crate::storage::Backend::Postgres {
+                url: "host=127.0.0.1 user=xmpp dbname=xmpp".into(),
+                pool: 4
+            }
+        );
+        let no_url = COMPONENT.replace("/var/lib/xmpp-accel/rooms.sqlite3", "postgres");
+        assert!(parse(&no_url).unwrap_err().1.contains("needs postgres"));
+        let stray = format!(
+            "{}\npostgres = \"host=x\"",
+            COMPONENT.split("\n[component.muclight]").next().unwrap()
+        );
+        assert!(parse(&stray).unwrap_err().1.contains("is not"));
         // beside the edge
         let both = format!("{GOOD}{COMPONENT}");
         let c = parse(&both).unwrap();

@@ -1,6 +1,6 @@
 //! The MUC Light component: an XEP-0114 link to the server, the core's
 //! MUC Light [`Service`] on a dedicated worker thread
-//! ([`worker`]: SQLite rooms and archive, full-text index, MAM), and the
+//! ([`worker`]: rooms and archive in SQLite or PostgreSQL, full-text index, MAM), and the
 //! fan-out of room stanzas to members' online resources ([`presence`]).
 //!
 //! The link: `<stream:stream xmlns='jabber:component:accept' to=DOMAIN>`,
@@ -64,7 +64,7 @@ pub async fn run(
         max_body_size: cfg.max_body_size,
         mam_max_page: cfg.mam_max_page,
     };
-    let (storage, index, m) = (cfg.storage.clone(), cfg.index.clone(), metrics.clone());
+    let (storage, index, m) = (cfg.backend(), cfg.index.clone(), metrics.clone());
     let (jobs, thread, stored) =
         tokio::task::spawn_blocking(move || worker::start(service, &storage, &index, settings, m))
             .await
@@ -430,6 +430,8 @@ mod link_tests {
             domain: "muclight.test".into(),
             secret: "s3cr3t".into(),
             storage: dir.path().join("rooms.sqlite3"),
+            postgres: None,
+            postgres_pool_size: 4,
             index: dir.path().join("index"),
             keepalive_secs: 30,
             reconnect_max_secs: 1,

@@ -1,23 +1,23 @@
 //! The room worker: one dedicated thread that owns the MUC Light
-//! [`Service`], the SQLite store and the full-text index, fed through a
-//! bounded channel. Each stanza is one SQLite transaction (the service's
+//! [`Service`], the room storage (SQLite or PostgreSQL, [`Storage`]) and the
+//! full-text index, fed through a bounded channel. Each stanza is one
+//! storage transaction (the service's
 //! reads and writes and the archive rows); the index is written after the
 //! commit and made searchable on the next tick (every 250 ms) or before a
 //! MAM query. The connection task never waits on the disk: it awaits the
 //! answer of its job on a oneshot channel.
 
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, oneshot};
 use xmpp_accel_core::fanout::Template;
 use xmpp_accel_core::mam::{self, Deletion, MamIndex};
-use xmpp_accel_core::muclight::{BareJid, Jid, Output, RoomStore, Service, StanzaError};
+use xmpp_accel_core::muclight::{BareJid, Jid, Output, Service, StanzaError};
 use xmpp_accel_core::xml::{Element, Node, Style};
 
 use super::mam::{self as q, child, el, text, NS_MAM, NS_SID};
 use crate::metrics::ComponentMetrics;
-use crate::storage::{ArchivedMessage, SqliteStore};
+use crate::storage::{self, ArchivedMessage, Backend, Storage};
 
 /// What to write for one incoming stanza, in order.
 #[derive(Debug)]
@@ -53,11 +53,10 @@ pub struct Settings {
 
 struct Worker {
     service: Service,
-    store: SqliteStore,
+    store: Box<dyn Storage>,
     index: MamIndex,
     settings: Settings,
     metrics: ComponentMetrics,
-    last_id: u64,
     /// Archived messages handed to the index since its last commit.
     pending: i64,
     /// Rooms or occupants may have changed since the gauges were set.
@@ -76,29 +75,23 @@ pub type Started = (
 /// queue makes the connection wait, which stops its reads).
 pub fn start(
     service: Service,
-    storage: &Path,
+    storage: &Backend,
     index_dir: &Path,
     settings: Settings,
     metrics: ComponentMetrics,
 ) -> Result<Started, String> {
-    let mut store =
-        SqliteStore::open(storage).map_err(|e| format!("{}: {e}", storage.display()))?;
+    let mut store = storage::open(storage)?;
     let index = MamIndex::open(index_dir, mam::Options::default())
         .map_err(|e| format!("{}: {e}", index_dir.display()))?;
-    let last_id = store
-        .last_mam_id()
-        .map_err(|e| format!("{}: {e}", storage.display()))?
-        .unwrap_or(0);
     let resources = store
         .resources()
-        .map_err(|e| format!("{}: {e}", storage.display()))?;
+        .map_err(|e| format!("room storage: {e}"))?;
     let mut w = Worker {
         service,
         store,
         index,
         settings,
         metrics,
-        last_id,
         pending: 0,
         dirty: true,
     };
@@ -205,15 +198,6 @@ fn stanza_error(condition: &str, kind: &str, text: Option<&str>) -> Element {
 }
 
 impl Worker {
-    fn next_id(&mut self) -> u64 {
-        let us = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_micros() as u64;
-        self.last_id = (us << 8).max(self.last_id + 1);
-        self.last_id
-    }
-
     fn index_message(&self, m: &ArchivedMessage, room: &str) -> mam::Message {
         mam::Message {
             archive_id: m.archive_id,
@@ -289,25 +273,34 @@ impl Worker {
                 stanza_error("not-acceptable", "modify", Some("Message body too large")),
             ))];
         }
-        if let Err(e) = self.store.begin() {
-            tracing::error!("room storage: {e}");
-            return self.internal_error(from, stanza);
-        }
-        let outputs = match self.service.handle(&mut self.store, from, stanza) {
-            Ok(o) => o,
-            Err(e) => {
+        // a conflict with another instance sharing the storage (deadlock,
+        // serialization failure) is retried from the start, twice at most
+        let mut tries = 0;
+        let outputs = loop {
+            if let Err(e) = self.store.begin() {
                 tracing::error!("room storage: {e}");
-                let _ = self.store.rollback();
-                return match e.reply {
-                    Some(o) => match *o {
-                        Output::Direct { stanza, .. } => {
-                            vec![Piece::Bytes(stanza.to_bytes(Style::Compact))]
-                        }
-                        _ => Vec::new(),
-                    },
-                    None => Vec::new(),
-                };
+                return self.internal_error(from, stanza);
             }
+            let e = match self.service.handle(&mut *self.store, from, stanza) {
+                Ok(o) => break o,
+                Err(e) => e,
+            };
+            let _ = self.store.rollback();
+            if tries < 2 && self.store.is_conflict(&e.source) {
+                tries += 1;
+                tracing::warn!("room storage: {} (retried)", e.source);
+                continue;
+            }
+            tracing::error!("room storage: {}", e.source);
+            return match e.reply {
+                Some(o) => match *o {
+                    Output::Direct { stanza, .. } => {
+                        vec![Piece::Bytes(stanza.to_bytes(Style::Compact))]
+                    }
+                    _ => Vec::new(),
+                },
+                None => Vec::new(),
+            };
         };
         let mut pieces = Vec::new();
         let mut archived: Vec<(ArchivedMessage, String)> = Vec::new();
@@ -329,9 +322,17 @@ impl Worker {
                             break;
                         }
                     };
+                    let mam_id = match self.store.next_mam_id() {
+                        Ok(id) => id,
+                        Err(e) => {
+                            tracing::error!("room archive: {e}");
+                            failed = true;
+                            break;
+                        }
+                    };
                     let m = ArchivedMessage {
                         archive_id: aid,
-                        mam_id: self.next_id(),
+                        mam_id,
                         sender: entry.sender.as_ref().map(|s| s.to_string()),
                         body: body_of(&entry.stanza),
                         stanza: entry.stanza.to_bytes(Style::Compact),

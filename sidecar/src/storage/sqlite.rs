@@ -20,11 +20,15 @@
 
 use std::path::Path;
 
+use std::time::{SystemTime, UNIX_EPOCH};
+
 use rusqlite::{params, Connection, OptionalExtension};
 use xmpp_accel_core::muclight::{
     user_order, Affiliation, BareJid, BlockChange, BlockItem, BlockKind, Room, RoomStore,
     StoreError,
 };
+
+use super::Storage;
 
 /// Schema migrations, in order: `MIGRATIONS[n]` takes `user_version` n to n+1.
 const MIGRATIONS: &[&str] = &[
@@ -97,6 +101,8 @@ pub struct ArchivedMessage {
 /// Rooms and archive in one SQLite database.
 pub struct SqliteStore {
     conn: Connection,
+    /// The last mam id handed out (one process owns the file).
+    last_id: u64,
 }
 
 fn err(e: rusqlite::Error) -> StoreError {
@@ -142,8 +148,9 @@ impl SqliteStore {
             .map_err(err)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(err)?;
-        let mut store = SqliteStore { conn };
+        let mut store = SqliteStore { conn, last_id: 0 };
         store.migrate()?;
+        store.last_id = store.last_mam_id()?.unwrap_or(0);
         Ok(store)
     }
 
@@ -400,6 +407,62 @@ impl SqliteStore {
                 .map_err(err)?;
         }
         Ok(())
+    }
+}
+
+impl Storage for SqliteStore {
+    fn begin(&mut self) -> Result<(), StoreError> {
+        SqliteStore::begin(self)
+    }
+    fn commit(&mut self) -> Result<(), StoreError> {
+        SqliteStore::commit(self)
+    }
+    fn rollback(&mut self) -> Result<(), StoreError> {
+        SqliteStore::rollback(self)
+    }
+    fn counts(&mut self) -> Result<(u64, u64), StoreError> {
+        SqliteStore::counts(self)
+    }
+    fn archive_id(&mut self, room: &BareJid, create: bool) -> Result<Option<u64>, StoreError> {
+        SqliteStore::archive_id(self, room, create)
+    }
+    fn archives(&mut self) -> Result<Vec<(u64, String)>, StoreError> {
+        SqliteStore::archives(self)
+    }
+    /// The process's clock: `max(now_us << 8, last + 1)`.
+    fn next_mam_id(&mut self) -> Result<u64, StoreError> {
+        let us = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_micros() as u64;
+        self.last_id = (us << 8).max(self.last_id + 1);
+        Ok(self.last_id)
+    }
+    fn append(&mut self, m: &ArchivedMessage) -> Result<(), StoreError> {
+        SqliteStore::append(self, m)
+    }
+    fn last_mam_id(&mut self) -> Result<Option<u64>, StoreError> {
+        SqliteStore::last_mam_id(self)
+    }
+    fn messages_after(
+        &mut self,
+        archive_id: u64,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<ArchivedMessage>, StoreError> {
+        SqliteStore::messages_after(self, archive_id, after, limit)
+    }
+    fn stanzas(&mut self, archive_id: u64, ids: &[u64]) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        SqliteStore::stanzas(self, archive_id, ids)
+    }
+    fn delete_archive(&mut self, room: &BareJid) -> Result<Option<u64>, StoreError> {
+        SqliteStore::delete_archive(self, room)
+    }
+    fn update_resources(&mut self, changes: &[(String, String, bool)]) -> Result<(), StoreError> {
+        SqliteStore::update_resources(self, changes)
+    }
+    fn resources(&mut self) -> Result<Vec<(String, String)>, StoreError> {
+        SqliteStore::resources(self)
     }
 }
 
