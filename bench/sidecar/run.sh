@@ -25,6 +25,7 @@
 #                      target/release/xmpp-accel-sidecar, and
 #                      target/bench-sidecar-sysalloc/release/xmpp-accel-sidecar)
 #   LOADGEN_BIN        default target/release/xmpp-accel-loadgen
+#   SIDECAR_PROXY_OUT  the sidecar's PROXY header to ejabberd: v2 (default) or v1
 #   BENCH_KEEP=1       keep the work dir (/tmp/bench-sidecar.*)
 # Needs root (ejabberd runs as its own user) and the builds (make bench-sidecar
 # does them; path b needs `make build`).
@@ -274,7 +275,7 @@ kind = "c2s"
 address = "127.0.0.1:$edge_port"
 tls = "starttls"
 backend = "127.0.0.1:$c2s_port"
-proxy_out = "v2"
+proxy_out = "${SIDECAR_PROXY_OUT:-v2}"
 EOF
         "$bin" --config "$tmp/sidecar.toml" >>"$tmp/logs/edge-$kind.log" 2>&1 &
         edge_pid=$!
