@@ -21,7 +21,8 @@ all: build
 
 # Debian packages the build and the tests need; installed only when missing.
 APT_PACKAGES := erlang-nox erlang-dev erlang-eunit erlang-common-test erlang-dialyzer rebar3 elixir \
-                erlang-p1-xml erlang-p1-tls erlang-proper-dev
+                erlang-p1-xml erlang-p1-tls erlang-proper-dev \
+                postgresql
 deps:
 	@bash tools/ensure-deps.sh $(APT_PACKAGES)
 
