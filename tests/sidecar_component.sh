@@ -16,6 +16,9 @@
 # Everything runs on 127.0.0.1, ports 16000-16199, in a throwaway dir, stopped
 # by pid. Needs root and the sidecar built (cargo build --release -p
 # xmpp-accel-sidecar; the Makefile does it). KEEP_TMP=1 keeps the dir.
+# COMPONENT_STORAGE=postgres runs it all on PostgreSQL storage instead of
+# SQLite: Debian's postgresql started here (initdb as the postgres user, a
+# port in 16600-16799, a database per server), stopped by pid.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -39,7 +42,7 @@ tmp=$(mktemp -d /tmp/xmpp-accel-sidecar-component.XXXXXX)
 node="xmppaccel-comp-$$-$RANDOM@localhost"
 cookie=$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
 secret=$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
-wrapper_pid="" beam_pid="" sidecar_pid="" py_pid="" hold_pid="" prosody_pid=""
+wrapper_pid="" beam_pid="" sidecar_pid="" py_pid="" hold_pid="" prosody_pid="" pg_pid=""
 ejd_ctl_args
 
 cleanup() {
@@ -49,7 +52,7 @@ cleanup() {
     trap '' INT TERM
     if [ "$rc" != 0 ]; then
         ejd_log_tails
-        for f in sidecar.log prosody.log; do
+        for f in sidecar.log prosody.log postgres.log; do
             [ -s "$tmp/logs/$f" ] && { echo "---- tail of $f ----" >&2; tail -n 40 "$tmp/logs/$f" >&2; }
         done
     fi
@@ -59,6 +62,10 @@ cleanup() {
     for p in "$py_pid" "$hold_pid" "$sidecar_pid" "$prosody_pid"; do
         [ -n "$p" ] && { wait_gone "$p" 10 || kill -KILL "$p" 2>/dev/null; }
     done
+    if alive "$pg_pid"; then
+        kill -INT "$pg_pid" 2>/dev/null
+        wait_gone "$pg_pid" 10 || kill -KILL "$pg_pid" 2>/dev/null
+    fi
     ejd_stop
     ejd_kill_leftovers
     if [ "${KEEP_TMP:-0}" = 1 ]; then say "kept $tmp"; else rm -rf "$tmp"; fi
@@ -70,6 +77,37 @@ trap 'exit 143' TERM
 
 mkdir -p "$tmp/spool" "$tmp/logs" "$tmp/component"
 ejd_make_cert
+
+# ---------------------------------------------------------------- storage
+if [ "${COMPONENT_STORAGE:-sqlite}" = postgres ]; then
+    ensure_packages postgresql
+    pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+    pg_port=$(free_port 16600 16799) || die "no free port"
+    mkdir -p "$tmp/pg"
+    chown postgres:postgres "$tmp/pg"
+    chmod 711 "$tmp"
+    as_pg() { setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"; }
+    as_pg "$pg_bin/initdb" -D "$tmp/pg/data" -U postgres --auth=trust -E UTF8 --no-sync \
+        >>"$tmp/logs/postgres.log" 2>&1 || die "initdb"
+    # setpriv execs postgres: $! is the postmaster's pid
+    setpriv --reuid=postgres --regid=postgres --init-groups -- "$pg_bin/postgres" -D "$tmp/pg/data" \
+        -h 127.0.0.1 -p "$pg_port" -k "$tmp/pg" >>"$tmp/logs/postgres.log" 2>&1 &
+    pg_pid=$!
+    for ((i = 0; i < 300; i++)); do
+        "$pg_bin/pg_isready" -q -h 127.0.0.1 -p "$pg_port" && break
+        alive "$pg_pid" || die "postgres exited"
+        sleep 0.1
+    done
+    for db in xa_ejabberd xa_prosody; do
+        "$pg_bin/psql" -q -h 127.0.0.1 -p "$pg_port" -U postgres -c "CREATE DATABASE $db" || die "createdb $db"
+    done
+    storage_cfg="storage = \"postgres\"
+postgres = \"host=127.0.0.1 port=$pg_port user=postgres dbname=xa_ejabberd\""
+    say "storage: PostgreSQL $("$pg_bin/postgres" --version | awk '{print $3}'), pid $pg_pid, 127.0.0.1:$pg_port"
+else
+    storage_cfg="storage = \"$tmp/component/rooms.sqlite3\""
+    say "storage: SQLite"
+fi
 
 # ---------------------------------------------------------------- ejabberd
 c2s_port=$(free_port 16000 16049) || die "no free port"
@@ -138,7 +176,7 @@ address = "127.0.0.1:$metrics_port"
 server = "127.0.0.1:$comp_port"
 domain = "muclight.localhost"
 secret = "$secret"
-storage = "$tmp/component/rooms.sqlite3"
+$storage_cfg
 index = "$tmp/component/index"
 keepalive_secs = 5
 max_body_size = 4096
@@ -281,7 +319,8 @@ PROSODY
     ss -Hltn "sport = :$p_comp" | grep -q . || die "prosody not listening"
     say "Prosody: pid $prosody_pid, c2s 127.0.0.1:$p_c2s, component port 127.0.0.1:$p_comp"
     sed -e "s|127.0.0.1:$metrics_port|127.0.0.1:$p_metrics|" -e "s|127.0.0.1:$comp_port|127.0.0.1:$p_comp|" \
-        -e "s|$tmp/component/|$tmp/component-prosody/|" "$tmp/sidecar.toml" >"$tmp/sidecar-prosody.toml"
+        -e "s|$tmp/component/|$tmp/component-prosody/|" -e "s|dbname=xa_ejabberd|dbname=xa_prosody|" \
+        "$tmp/sidecar.toml" >"$tmp/sidecar-prosody.toml"
     cp "$tmp/sidecar-prosody.toml" "$tmp/sidecar.toml"
     metrics_port=$p_metrics
     start_sidecar
