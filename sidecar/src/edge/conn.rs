@@ -595,8 +595,18 @@ impl Pump {
                         }
                     }
                     if !self.inbound.ready().is_empty() {
-                        if let Err(e) = backend.write_all(self.inbound.ready()).await {
-                            return Close::Io(format!("backend: {e}"));
+                        // a write that cannot finish within the idle timeout
+                        // (both sides writing, neither reading) ends the
+                        // connection instead of stalling it
+                        match tokio::time::timeout(idle, backend.write_all(self.inbound.ready()))
+                            .await
+                        {
+                            Ok(Ok(())) => {}
+                            Ok(Err(e)) => return Close::Io(format!("backend: {e}")),
+                            Err(_) => {
+                                self.ctx.metrics.refused("write_timeout");
+                                return Close::Io("backend write timed out".into());
+                            }
                         }
                     }
                     if let Err(e) = pushed {
@@ -612,8 +622,13 @@ impl Pump {
                 }
                 Event::Backend(Ok(data)) => {
                     idle_at = Instant::now() + idle;
-                    if let Err(e) = self.forward_out(client, &data).await {
-                        return Close::Io(e.to_string());
+                    match tokio::time::timeout(idle, self.forward_out(client, &data)).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => return Close::Io(e.to_string()),
+                        Err(_) => {
+                            self.ctx.metrics.refused("write_timeout");
+                            return Close::Io("client write timed out".into());
+                        }
                     }
                 }
             }
