@@ -38,7 +38,7 @@ for app in xmpp_accel fast_xml fast_tls; do
     [ -d "$lib/$app/ebin" ] || die "$lib/$app missing: make build"
 done
 . "$repo/tests/ejabberd/lib.sh"
-ensure_packages ejabberd python3-venv openssl iproute2 curl
+ensure_packages ejabberd python3-venv openssl iproute2 procps curl
 ensure_packaged_service_stopped
 ensure_venv
 
