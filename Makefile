@@ -106,9 +106,11 @@ test-prosody-fulltext: sidecar
 
 # The sidecar's MUC Light component on a real ejabberd (XEP-0114,
 # mod_privilege), slixmpp clients: rooms, fan-out, MAM and full text,
-# restart (tests/sidecar_component.sh). Not in `make test` yet.
+# restart (tests/sidecar_component.sh), on SQLite storage and then on a
+# PostgreSQL the script starts (COMPONENT_STORAGE=postgres). Not in `make test` yet.
 test-sidecar-component: sidecar
 	bash tests/sidecar_component.sh
+	COMPONENT_STORAGE=postgres bash tests/sidecar_component.sh
 
 bench-xml: build
 	bash bench/xml/run.sh
