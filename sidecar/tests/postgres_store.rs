@@ -8,7 +8,8 @@
 //! inside a transaction and across a reconnect, schema versions, archive,
 //! online resources) and the concurrency ones: two connections changing one
 //! room's affiliations from two threads, two creating one room, and mam ids
-//! allocated from two threads.
+//! allocated from two threads; and two MUC Light services (two instances)
+//! changing one room through two connections at once.
 
 use std::collections::BTreeSet;
 use std::net::TcpListener;
@@ -17,7 +18,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use xmpp_accel_core::muclight::conformance::check_store;
-use xmpp_accel_core::muclight::{user_order, Affiliation, BareJid, Room, RoomStore};
+use xmpp_accel_core::muclight::{
+    user_order, Affiliation, BareJid, Jid, Options, Output, Room, RoomStore, Service,
+};
+use xmpp_accel_core::xml::{Element, Node};
 use xmpp_accel_sidecar::storage::postgres::SCHEMA_VERSION;
 use xmpp_accel_sidecar::storage::{ArchivedMessage, PgStore, Storage};
 
@@ -182,6 +186,7 @@ fn postgres_store() {
     archive_round_trip(&server);
     online_resources(&server);
     concurrent_affiliation_changes(&server);
+    concurrent_service_changes(&server);
     concurrent_room_creation(&server);
     concurrent_mam_ids(&server);
     println!("postgres_store: all checks passed in {:?}", t0.elapsed());
@@ -353,7 +358,103 @@ fn concurrent_affiliation_changes(server: &Server) {
         }
     }
     // and each member's room list agrees
-    assert_eq!(s.user_rooms(&j("y7@b.test")).unwrap(), [room.clone()]);
+    assert_eq!(s.user_rooms(&j("y7@b.test")).unwrap(), [room]);
+}
+
+fn text_of(e: &Element, name: &str) -> Option<String> {
+    e.children.iter().find_map(|c| match c {
+        Node::Element(c) if c.name == name => Some(
+            c.children
+                .iter()
+                .filter_map(|t| match t {
+                    Node::Text(t) => Some(t.as_str()),
+                    _ => None,
+                })
+                .collect(),
+        ),
+        _ => None,
+    })
+}
+
+/// The (prev-version, version) of the staying members' notification of an
+/// affiliation change; or (None, version) of a creation.
+fn versions_of(out: &[Output]) -> Option<(Option<String>, String)> {
+    out.iter().find_map(|o| match o {
+        Output::Broadcast(b) => b.stanza.children.iter().find_map(|c| match c {
+            Node::Element(x) if x.name == "x" => {
+                text_of(x, "version").map(|v| (text_of(x, "prev-version"), v))
+            }
+            _ => None,
+        }),
+        _ => None,
+    })
+}
+
+/// Two component instances (two services, two connections) on one room:
+/// the owner adds members through both at once, each stanza one
+/// transaction as in the worker. Every change must build on the one
+/// before it: the (prev-version, version) pairs of all changes form one
+/// chain from the creation's version to the room's stored version, and
+/// every member is in the room.
+fn concurrent_service_changes(server: &Server) {
+    const EACH: usize = 25;
+    let s = PgStore::connect(&server.database("service"), 4).unwrap();
+    let handle = |svc: &Service, st: &mut PgStore, xml: &str| -> Vec<Output> {
+        let from = Jid::new("owner@a.test/desk").unwrap();
+        let stanza = Element::parse(xml.as_bytes()).unwrap();
+        st.begin().unwrap();
+        let out = svc.handle(st, &from, &stanza).unwrap();
+        st.commit().unwrap();
+        out
+    };
+    let svc = Service::new("muclight.test", Options::default()).unwrap();
+    let mut st = s.another();
+    let created = handle(
+        &svc,
+        &mut st,
+        "<iq to='shared@muclight.test' id='c' type='set'><query xmlns='urn:xmpp:muclight:0#create'/></iq>",
+    );
+    let (_, first) = versions_of(&created).expect("creation version");
+    let ws: Vec<_> = ["x", "y"]
+        .into_iter()
+        .map(|tag| {
+            let mut st = s.another();
+            std::thread::spawn(move || {
+                let svc = Service::new("muclight.test", Options::default()).unwrap();
+                (0..EACH)
+                    .map(|i| {
+                        let out = handle(
+                            &svc,
+                            &mut st,
+                            &format!(
+                                "<iq to='shared@muclight.test' id='a{i}' type='set'>\
+                                 <query xmlns='urn:xmpp:muclight:0#affiliations'>\
+                                 <user affiliation='member'>{tag}{i}@b.test</user></query></iq>"
+                            ),
+                        );
+                        let (prev, v) = versions_of(&out).expect("change notification");
+                        (prev.expect("prev-version"), v)
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let pairs: Vec<(String, String)> = ws.into_iter().flat_map(|w| w.join().unwrap()).collect();
+    let next: std::collections::HashMap<&str, &str> = pairs
+        .iter()
+        .map(|(p, v)| (p.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(next.len(), 2 * EACH, "two changes built on one version");
+    let mut at = first.as_str();
+    let mut steps = 0;
+    while let Some(n) = next.get(at) {
+        at = n;
+        steps += 1;
+    }
+    assert_eq!(steps, 2 * EACH, "the versions do not form one chain");
+    let room = st.room(&j("shared@muclight.test")).unwrap().unwrap();
+    assert_eq!(room.version, at);
+    assert_eq!(room.affiliations.len(), 2 * EACH + 1);
 }
 
 /// Two connections create the same room at once: exactly one wins.
