@@ -185,6 +185,7 @@ fn postgres_store() {
     schema_versions(&server);
     archive_round_trip(&server);
     online_resources(&server);
+    reconnects(&server);
     concurrent_affiliation_changes(&server);
     concurrent_service_changes(&server);
     concurrent_room_creation(&server);
@@ -296,6 +297,37 @@ fn online_resources(server: &Server) {
     s.update_resources(&[(a.clone(), "pc".into(), false)])
         .unwrap();
     assert_eq!(s.resources().unwrap(), [(a, b)]);
+}
+
+/// The server ends the store's connections (a restart, an operator): the
+/// stanza in flight fails, the next one gets a new connection.
+fn reconnects(server: &Server) {
+    let url = server.database("reconnect");
+    let mut s = PgStore::connect(&url, 2).unwrap();
+    let r = j("phoenix@muclight.test");
+    let room = Room {
+        config: vec![],
+        affiliations: vec![(j("alice@a.test"), Affiliation::Owner)],
+        version: "v1".into(),
+    };
+    assert!(s.create_room(&r, &room).unwrap());
+    s.begin().unwrap();
+    assert!(s.room(&r).unwrap().is_some());
+    let mut admin = postgres::Client::connect(&server.url("postgres"), postgres::NoTls).unwrap();
+    let n = admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'reconnect'",
+            &[],
+        )
+        .unwrap();
+    assert!(n >= 1);
+    assert!(s.room(&r).is_err(), "the connection was ended");
+    s.rollback().unwrap();
+    let t = Instant::now();
+    s.begin().unwrap();
+    assert_eq!(s.room(&r).unwrap().unwrap().version, "v1");
+    s.commit().unwrap();
+    println!("postgres_store: reconnected in {:?}", t.elapsed());
 }
 
 /// Two connections (two instances) add members to one room from two
