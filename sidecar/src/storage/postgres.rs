@@ -6,9 +6,10 @@
 //! The store is driven from one dedicated, synchronous worker thread
 //! (`component::worker`): every call of the core's synchronous
 //! [`RoomStore`] trait must return its answer before the service goes on.
-//! An async driver (tokio-postgres, sqlx) would have to be wrapped in
-//! `block_on` on that thread anyway, and sqlx brings a compile-time query
-//! layer and a runtime of its own that nothing else here needs. The
+//! An async driver (tokio-postgres, sqlx) would have to be wrapped in a
+//! `block_on` per call on that thread anyway (and a tokio worker must not
+//! wait on the database), and sqlx adds its own query layer and pool on
+//! top, which nothing here needs. The
 //! `postgres` crate is exactly that wrapper, maintained with
 //! tokio-postgres (same protocol code, prepared statements, binary
 //! parameters, `ANY($1)` arrays), and [`r2d2`] is the matching small
@@ -48,6 +49,13 @@
 //!   increasing in allocation order, never below an id handed out before
 //!   (the sequence never goes back, even when the clock does) and still
 //!   readable as a time by `mam::stamp`.
+//! - Within one room, ids are also committed in order (the room's row lock
+//!   is taken before the id). Across rooms they are not: a transaction
+//!   holding id N may commit after another one's N+1. A tailer of the
+//!   whole archive (`mam_id > last`) must re-read a window behind its last
+//!   id, as long as the longest transaction (bounded by `lock_timeout` and
+//!   `idle_in_transaction_session_timeout`, set on every connection), or
+//!   keep its horizon below the oldest open transaction's ids.
 //!
 //! # Schema
 //! Tables are prefixed `xa_` (ejabberd's schema has an `archive` table of
