@@ -81,6 +81,7 @@ test-e2e: build $(TOOLS_EBIN)/xmpp_stream_replay.beam
 	$(MAKE) test-ejabberd
 	$(MAKE) test-ejabberd-fulltext
 	$(MAKE) test-sidecar
+	$(MAKE) test-sidecar-component
 	$(MAKE) test-prosody-fulltext
 
 # A real ejabberd (Debian's) on our fast_xml, with a real client (slixmpp).
