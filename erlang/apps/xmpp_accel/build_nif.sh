@@ -17,7 +17,9 @@ while [ "$dir" != "/" ]; do
     fi
     if [ -d "$dir/.git" ] || [ -f "$dir/.git" ]; then
         # sparse checkout (git_subdir): bring the workspace out of this commit
-        (cd "$dir" && git archive HEAD Cargo.toml Cargo.lock native | tar -x -C "$dir")
+        # (every workspace member's files too: cargo loads them all)
+        (cd "$dir" && git archive HEAD Cargo.toml Cargo.lock native sidecar bench/sidecar/loadgen |
+            tar -x -C "$dir")
         root=$dir; break
     fi
     dir=$(dirname "$dir")
