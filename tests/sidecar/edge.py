@@ -134,8 +134,10 @@ async def session(where, prefix, direct=False, check_ip=None):
             out = check_ip()
             check(f"{CLIENT_IP}" in out, f"server does not report {CLIENT_IP}: {out!r}")
             check("127.0.0.1" not in out, f"server reports the edge's address: {out!r}")
-        await chat(a, b, f"{ub}@{DOMAIN}")
-        await chat(b, a, f"{ua}@{DOMAIN}")
+        # to the full JID: a bare JID may bounce while the other's initial
+        # presence is still on its way (no offline storage here)
+        await chat(a, b, f"{ub}@{DOMAIN}/edge")
+        await chat(b, a, f"{ua}@{DOMAIN}/edge")
         await a.plugin["xep_0199"].ping(f"{DOMAIN}", timeout=STEP_TIMEOUT)
     finally:
         await a.logout()
@@ -345,7 +347,7 @@ async def main():
                 m, _ = ws.recv_until("</jid>")
                 check("xmlns='jabber:client'" in m or 'xmlns="jabber:client"' in m, f"iq not namespaced: {m!r}")
                 esc = body.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-                ws.send(f"<message xmlns='jabber:client' to='{ub}@{DOMAIN}' type='chat'><body>{esc}</body></message>")
+                ws.send(f"<message xmlns='jabber:client' to='{ub}@{DOMAIN}/edge' type='chat'><body>{esc}</body></message>")
                 ws.send("<message xmlns='jabber:client' to='x'><body>bad</bodyx></message>")
                 m, _ = ws.recv_until("not-well-formed")
                 check("<stream:error xmlns:stream=" in m, f"stream error: {m!r}")
@@ -455,7 +457,7 @@ async def main():
             if after != before:
                 break
         check(after != before, "new connections still get the old certificate after SIGHUP")
-        await chat(a, b, f"{ub}@{DOMAIN}")  # the open sessions go on
+        await chat(a, b, f"{ub}@{DOMAIN}/edge")  # the open sessions go on
         await a.logout()
         await b.logout()
 
