@@ -71,7 +71,7 @@ impl std::fmt::Display for Close {
 }
 
 /// The client's TLS stream, counting plaintext both ways.
-type ClientIo = PlainCounting<tokio_rustls::server::TlsStream<CountingIo>>;
+type ClientIo = CountingIo<tokio_rustls::server::TlsStream<CountingIo>>;
 
 /// Serves one accepted connection to its end.
 ///
@@ -167,11 +167,7 @@ async fn establish(
     let is_s2s = ctx.listener.kind == Kind::S2s;
     let facts = super::tls::facts(&tls, &ctx.cafile, is_s2s);
     ctx.metrics.handshake(&facts.version);
-    let client_io = PlainCounting {
-        inner: tls,
-        tls_in: ctx.metrics.tls_in.clone(),
-        tls_out: ctx.metrics.tls_out.clone(),
-    };
+    let client_io = CountingIo::new(tls, ctx.metrics.tls_in.clone(), ctx.metrics.tls_out.clone());
     let mut client_side = if ctx.listener.websocket {
         let max = match limits.max_stanza_size {
             0 => 16 << 20,
@@ -440,46 +436,6 @@ fn handshake_reason(e: &io::Error) -> &'static str {
         io::ErrorKind::UnexpectedEof => "closed",
         io::ErrorKind::InvalidData => "not_tls",
         _ => "io",
-    }
-}
-
-/// The TLS stream, counting plaintext bytes both ways.
-pub struct PlainCounting<S> {
-    inner: S,
-    tls_in: crate::metrics::PlainCounter,
-    tls_out: crate::metrics::PlainCounter,
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for PlainCounting<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
-        self.tls_in.inc_by((buf.filled().len() - before) as u64);
-        r
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for PlainCounting<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if let Poll::Ready(Ok(n)) = r {
-            self.tls_out.inc_by(n as u64);
-        }
-        r
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 

@@ -1,5 +1,6 @@
-//! A TCP stream that counts the bytes it moves (`tcp_data_in_byte_size`,
-//! `tcp_data_out_byte_size`).
+//! A stream that counts the bytes it moves: around the TCP socket
+//! (`tcp_data_in_byte_size`, `tcp_data_out_byte_size`) and around the TLS
+//! stream (`tls_data_in_byte_size`, `tls_data_out_byte_size`).
 
 use std::io;
 use std::pin::Pin;
@@ -10,14 +11,14 @@ use tokio::net::TcpStream;
 
 use crate::metrics::PlainCounter;
 
-pub struct CountingIo {
-    inner: TcpStream,
+pub struct CountingIo<S = TcpStream> {
+    inner: S,
     read: PlainCounter,
     written: PlainCounter,
 }
 
-impl CountingIo {
-    pub fn new(inner: TcpStream, read: PlainCounter, written: PlainCounter) -> Self {
+impl<S> CountingIo<S> {
+    pub fn new(inner: S, read: PlainCounter, written: PlainCounter) -> Self {
         CountingIo {
             inner,
             read,
@@ -26,7 +27,7 @@ impl CountingIo {
     }
 }
 
-impl AsyncRead for CountingIo {
+impl<S: AsyncRead + Unpin> AsyncRead for CountingIo<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -39,7 +40,7 @@ impl AsyncRead for CountingIo {
     }
 }
 
-impl AsyncWrite for CountingIo {
+impl<S: AsyncWrite + Unpin> AsyncWrite for CountingIo<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
