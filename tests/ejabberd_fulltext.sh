@@ -157,58 +157,16 @@ write_config() { # with_module: 1 (db_type xmpp_accel + our module) or 0 (plain 
     commit_interval: 100
     catch_up_margin: 0"
     fi
-    cat >"$tmp/etc/ejabberd.yml" <<EOF
-hosts:
-  - localhost
-loglevel: info
-log_rotate_count: 0
-certfiles:
-  - "$tmp/cert/server.pem"
-$sql_config
-listen:
-  -
-    port: $c2s_port
-    ip: "127.0.0.1"
-    module: ejabberd_c2s
-    max_stanza_size: 262144
-    access: c2s
-    starttls_required: true
-auth_method: internal
-acl:
-  local:
-    user_regexp: ""
-access_rules:
-  local:
-    allow: local
-  c2s:
-    allow: all
-  muc_create:
-    allow: local
-api_permissions:
-  "console commands":
-    from:
-      - ejabberd_ctl
-    who: all
-    what: "*"
-modules:
-  mod_disco: {}
-  mod_roster: {}
-  mod_ping: {}
+    EJD_AUTH="auth_method: internal" ejd_write_config \
+        "$(ejd_c2s_listener "$c2s_port" "starttls_required: true")" \
+        "$EJD_BASE_MODULES
   mod_mam:
     db_type: $mam_db
     default: always
     assume_mam_usage: true
-  mod_muc:
-    hosts:
-      - "conference.localhost"
-    access: all
-    access_admin: none
-    access_create: muc_create
-    access_persistent: muc_create
-    default_room_options:
-      mam: true
-$ours
-EOF
+$EJD_MUC_MODULE
+$ours" \
+        "$sql_config"
     chown -R "$RUN_USER:$RUN_USER" "$tmp"
     chmod 700 "$tmp"
     chmod 600 "$tmp/cert/key.pem" "$tmp/cert/server.pem"

@@ -115,51 +115,10 @@ dist_port=$(free_port 16050 16099) || die "no free port"
 comp_port=$(free_port 16100 16149) || die "no free port"
 metrics_port=$(free_port 16150 16199) || die "no free port"
 ejd_write_ctl_cfg "$cookie" "$dist_port" ""
-cat >"$tmp/etc/ejabberd.yml" <<EOF
-hosts:
-  - localhost
-loglevel: info
-log_rotate_count: 0
-certfiles:
-  - "$tmp/cert/server.pem"
-listen:
-  -
-    port: $c2s_port
-    ip: "127.0.0.1"
-    module: ejabberd_c2s
-    starttls_required: true
-    max_stanza_size: 262144
-    access: c2s
-  -
-    port: $comp_port
-    ip: "127.0.0.1"
-    module: ejabberd_service
-    hosts:
-      "muclight.localhost":
-        password: "$secret"
-auth_method: internal
-auth_password_format: scram
-acl:
-  local:
-    user_regexp: ""
-access_rules:
-  c2s:
-    allow: all
-api_permissions:
-  "console commands":
-    from:
-      - ejabberd_ctl
-    who: all
-    what: "*"
-modules:
-  mod_admin_extra: {}
-  mod_disco: {}
-  mod_roster: {}
-  mod_ping: {}
-  mod_privilege:
-    presence:
-      managed_entity: all
-EOF
+ejd_write_config "$(ejd_c2s_listener "$c2s_port" "starttls_required: true")
+$(ejd_service_listener "$comp_port" muclight.localhost "$secret")" \
+    "$EJD_BASE_MODULES
+$EJD_PRIVILEGE_MODULE"
 chown -R "$RUN_USER:$RUN_USER" "$tmp/etc" "$tmp/spool" "$tmp/logs" "$tmp/cert" "$tmp/run" "$tmp/contrib"
 chmod 711 "$tmp"
 ejd_start "$START_TIMEOUT"

@@ -85,41 +85,7 @@ ejd_make_cert # ejabberd wants one for its config even without TLS listeners
 c2s_port=$(free_port 15850 15899) || die "no free port"
 dist_port=$(free_port 15800 15849) || die "no free port"
 ejd_write_ctl_cfg "$cookie" "$dist_port" ""
-cat >"$tmp/etc/ejabberd.yml" <<EOF
-hosts:
-  - localhost
-loglevel: info
-log_rotate_count: 0
-certfiles:
-  - "$tmp/cert/server.pem"
-listen:
-  -
-    port: $c2s_port
-    ip: "127.0.0.1"
-    module: ejabberd_c2s
-    use_proxy_protocol: true
-    max_stanza_size: 262144
-    access: c2s
-auth_method: internal
-auth_password_format: scram
-acl:
-  local:
-    user_regexp: ""
-access_rules:
-  c2s:
-    allow: all
-api_permissions:
-  "console commands":
-    from:
-      - ejabberd_ctl
-    who: all
-    what: "*"
-modules:
-  mod_admin_extra: {}
-  mod_disco: {}
-  mod_roster: {}
-  mod_ping: {}
-EOF
+ejd_write_config "$(ejd_c2s_listener "$c2s_port" "use_proxy_protocol: true")" "$EJD_BASE_MODULES"
 chown -R "$RUN_USER:$RUN_USER" "$tmp/etc" "$tmp/spool" "$tmp/logs" "$tmp/cert" "$tmp/run" "$tmp/contrib"
 chmod 711 "$tmp"
 ejd_start "$START_TIMEOUT"

@@ -101,62 +101,13 @@ edge_tls_port=$(free_port 16900 16919) || die "no free port in 16900-16919"
 metrics_port=$(free_port 16920 16939) || die "no free port in 16920-16939"
 c2s_port=$proxy_port # what ejd_start waits for
 ejd_write_ctl_cfg "$cookie" "$dist_port" "$pa_opts"
-cat >"$tmp/etc/ejabberd.yml" <<EOF
-hosts:
-  - localhost
-loglevel: warning
-log_rotate_count: 0
-certfiles:
-  - "$tmp/cert/server.pem"
-c2s_protocol_options:
-  - "no_sslv3"
-  - "no_tlsv1"
-  - "no_tlsv1_1"
-listen:
-  -
-    port: $proxy_port
-    ip: "127.0.0.1"
-    module: ejabberd_c2s
-    use_proxy_protocol: true
-    max_stanza_size: 262144
-    access: c2s
-  -
-    port: $tls_port
-    ip: "127.0.0.1"
-    module: ejabberd_c2s
-    starttls_required: true
-    max_stanza_size: 262144
-    access: c2s
-  -
-    port: $comp_port
-    ip: "127.0.0.1"
-    module: ejabberd_service
-    hosts:
-      "muclight.localhost":
-        password: "$secret"
-auth_method: internal
-auth_password_format: scram
-acl:
-  local:
-    user_regexp: ""
-access_rules:
-  c2s:
-    allow: all
-api_permissions:
-  "console commands":
-    from:
-      - ejabberd_ctl
-    who: all
-    what: "*"
-modules:
-  mod_admin_extra: {}
-  mod_disco: {}
-  mod_roster: {}
-  mod_ping: {}
-  mod_privilege:
-    presence:
-      managed_entity: all
-EOF
+EJD_LOGLEVEL=warning ejd_write_config \
+    "$(ejd_c2s_listener "$proxy_port" "use_proxy_protocol: true")
+$(ejd_c2s_listener "$tls_port" "starttls_required: true")
+$(ejd_service_listener "$comp_port" muclight.localhost "$secret")" \
+    "$EJD_BASE_MODULES
+$EJD_PRIVILEGE_MODULE" \
+    "$EJD_C2S_PROTOCOL_OPTIONS"
 chown -R "$RUN_USER:$RUN_USER" "$tmp/etc" "$tmp/spool" "$tmp/logs" "$tmp/cert" "$tmp/run" "$tmp/contrib"
 chmod 711 "$tmp"
 chmod 600 "$tmp/cert/key.pem" "$tmp/cert/server.pem"

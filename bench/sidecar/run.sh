@@ -162,80 +162,21 @@ start_ejd() {
     echo "ERL_MAX_PORTS=$((N * 2 + 1000))" >>"$tmp/etc/ejabberdctl.cfg"
     local l
     if [ "$mode" = tls ]; then
-        l="    starttls_required: true"
+        l="starttls_required: true"
     else
-        l="    use_proxy_protocol: true"
+        l="use_proxy_protocol: true"
     fi
-    cat >"$tmp/etc/ejabberd.yml" <<EOF
-hosts:
-  - localhost
-loglevel: warning
-log_rotate_count: 0
-certfiles:
-  - "$tmp/$cert/server.pem"
-c2s_protocol_options:
-  - "no_sslv3"
-  - "no_tlsv1"
-  - "no_tlsv1_1"
-  - "no_compression"
-listen:
-  -
-    port: $c2s_port
-    ip: "127.0.0.1"
-    module: ejabberd_c2s
-    max_stanza_size: 262144
-    backlog: 1024
-    access: c2s
-$l
-auth_method: anonymous
+    EJD_LOGLEVEL=warning EJD_CERTFILE="$tmp/$cert/server.pem" EJD_AUTH="auth_method: anonymous
 anonymous_protocol: login_anon
-allow_multiple_connections: true
-acl:
-  local:
-    user_regexp: ""
-access_rules:
-  c2s:
-    allow: all
-api_permissions:
-  "console commands":
-    from:
-      - ejabberd_ctl
-    who: all
-    what: "*"
-modules: {}
-EOF
+allow_multiple_connections: true" ejd_write_config \
+        "$(ejd_c2s_listener "$c2s_port" "backlog: 1024" "$l")" "" "$EJD_C2S_PROTOCOL_OPTIONS"
     chown -R "$RUN_USER:$RUN_USER" "$tmp/etc" "$tmp/spool" "$tmp/logs" "$tmp/run"
     chmod 600 "$tmp/ec/server.pem" "$tmp/rsa/server.pem"
-    ejd_start_nopam "$START_TIMEOUT"
+    EJD_SETPRIV=1 ejd_start "$START_TIMEOUT"
     ejd_check_loopback >/dev/null
     local lim
     lim=$(awk '/^Max open files/ {print $4}' "/proc/$beam_pid/limits")
     [ "$lim" = unlimited ] || [ "$lim" -ge $((N + 200)) ] || die "the ejabberd node has $lim file descriptors, $N sessions need more"
-}
-
-# ejd_start (tests/ejabberd/lib.sh), but ejabberdctl runs as $RUN_USER
-# through setpriv, not su: su's pam_limits would reset the open-files limit
-# to 1,024 (the init process's), and the node sizes its port table from it.
-ejd_start_nopam() { # timeout_seconds
-    local deadline
-    rm -f "$tmp/run/ejabberd.pid"
-    beam_pid=""
-    setpriv --reuid="$RUN_USER" --regid="$RUN_USER" --init-groups -- \
-        env HOME="$tmp/spool" ejabberdctl "${ctl_args[@]}" foreground >>"$tmp/logs/console.log" 2>&1 &
-    wrapper_pid=$!
-    deadline=$((SECONDS + $1))
-    while :; do
-        if [ -z "$beam_pid" ] && [ -s "$tmp/run/ejabberd.pid" ]; then
-            beam_pid=$(cat "$tmp/run/ejabberd.pid")
-        fi
-        if [ -n "$beam_pid" ] &&
-            ss -Hltnp "sport = :$c2s_port" | grep -q "pid=$beam_pid,"; then
-            break
-        fi
-        alive "$wrapper_pid" || die "ejabberd exited during startup"
-        [ "$SECONDS" -lt "$deadline" ] || die "c2s port $c2s_port not listening after $1s"
-        sleep 0.3
-    done
 }
 
 # start_edge c|d|d_sys CERT(ec|rsa)

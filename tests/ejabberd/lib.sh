@@ -141,14 +141,116 @@ EOF
     printf '%s\n' '{lookup, ["file", "native"]}.' '{host, {127,0,0,1}, ["localhost"]}.' >"$tmp/etc/inetrc"
 }
 
+# One listener entry for ejabberd.yml, on 127.0.0.1: ejd_listener MODULE PORT
+# [OPTION_LINE ...], each option line as YAML ("starttls_required: true").
+ejd_listener() {
+    local module=$1 port=$2 line
+    shift 2
+    printf '  -\n    port: %s\n    ip: "127.0.0.1"\n    module: %s\n' "$port" "$module"
+    for line in "$@"; do printf '    %s\n' "$line"; done
+}
+
+# The c2s listener of these tests: ejd_c2s_listener PORT [OPTION_LINE ...].
+ejd_c2s_listener() {
+    local port=$1
+    shift
+    ejd_listener ejabberd_c2s "$port" "max_stanza_size: 262144" "access: c2s" "$@"
+}
+
+# An XEP-0114 component listener: ejd_service_listener PORT DOMAIN SECRET.
+ejd_service_listener() {
+    ejd_listener ejabberd_service "$1" "hosts:" "  \"$2\":" "    password: \"$3\""
+}
+
+# TLS protocol options for c2s: TLS 1.2 and later only.
+EJD_C2S_PROTOCOL_OPTIONS='c2s_protocol_options:
+  - "no_sslv3"
+  - "no_tlsv1"
+  - "no_tlsv1_1"
+  - "no_compression"'
+
+# The modules every instance here has (mod_admin_extra: ctl register).
+EJD_BASE_MODULES='  mod_admin_extra: {}
+  mod_disco: {}
+  mod_roster: {}
+  mod_ping: {}'
+
+# MUC (XEP-0045) on conference.localhost, rooms archived by mod_mam.
+EJD_MUC_MODULE='  mod_muc:
+    hosts:
+      - "conference.localhost"
+    access: all
+    access_admin: none
+    access_create: muc_create
+    access_persistent: muc_create
+    default_room_options:
+      mam: true'
+
+# XEP-0356 privileged presence for our component (the sidecar's tests).
+EJD_PRIVILEGE_MODULE='  mod_privilege:
+    presence:
+      managed_entity: all'
+
+# $tmp/etc/ejabberd.yml for the host "localhost":
+#   ejd_write_config LISTENERS MODULES [TOP_LEVEL]
+# LISTENERS: the listen entries' YAML (from ejd_listener); MODULES: the
+# modules map's entries, indented two spaces (empty: `modules: {}`);
+# TOP_LEVEL: more top-level YAML (SQL settings, protocol options). The rest
+# is what every instance here needs: the certificate, ACL `local`, access
+# rules c2s/local/muc_create, and ejabberdctl's access to every command.
+# Settings: EJD_LOGLEVEL (info), EJD_CERTFILE ($tmp/cert/server.pem) and
+# EJD_AUTH (the auth settings' YAML; default internal with SCRAM).
+ejd_write_config() { # listeners modules [top_level]
+    local modules="modules: {}"
+    [ -z "$2" ] || modules="modules:
+$2"
+    cat >"$tmp/etc/ejabberd.yml" <<EOF
+hosts:
+  - localhost
+loglevel: ${EJD_LOGLEVEL:-info}
+log_rotate_count: 0
+certfiles:
+  - "${EJD_CERTFILE:-$tmp/cert/server.pem}"
+${3:-}
+listen:
+$1
+${EJD_AUTH:-auth_method: internal
+auth_password_format: scram}
+acl:
+  local:
+    user_regexp: ""
+access_rules:
+  local:
+    allow: local
+  c2s:
+    allow: all
+  muc_create:
+    allow: local
+api_permissions:
+  "console commands":
+    from:
+      - ejabberd_ctl
+    who: all
+    what: "*"
+$modules
+EOF
+}
+
 # Starts the node in the background (ejabberdctl foreground, as $RUN_USER)
 # and waits (bounded) for the pid file and for that beam to listen on
-# $c2s_port. Sets wrapper_pid and beam_pid.
+# $c2s_port. Sets wrapper_pid and beam_pid. EJD_SETPRIV=1: ejabberdctl runs
+# as $RUN_USER through setpriv rather than su, whose pam_limits would reset
+# the open-files limit to 1,024 and the node sizes its port table from it.
 ejd_start() { # timeout_seconds
     local deadline
     rm -f "$tmp/run/ejabberd.pid"
     beam_pid=""
-    ejabberdctl "${ctl_args[@]}" foreground >>"$tmp/logs/console.log" 2>&1 &
+    if [ "${EJD_SETPRIV:-0}" = 1 ]; then
+        setpriv --reuid="$RUN_USER" --regid="$RUN_USER" --init-groups -- \
+            env HOME="$tmp/spool" ejabberdctl "${ctl_args[@]}" foreground >>"$tmp/logs/console.log" 2>&1 &
+    else
+        ejabberdctl "${ctl_args[@]}" foreground >>"$tmp/logs/console.log" 2>&1 &
+    fi
     wrapper_pid=$!
     deadline=$((SECONDS + $1))
     while :; do

@@ -107,66 +107,18 @@ dist_port=$(free_port 15300 15399) || die "no free port in 15300-15399"
 ejd_make_cert
 ejd_write_ctl_cfg "$cookie" "$dist_port" "$pa_opts"
 
-cat >"$tmp/etc/ejabberd.yml" <<EOF
-hosts:
-  - localhost
-loglevel: info
-log_rotate_count: 0
-certfiles:
-  - "$tmp/cert/server.pem"
-c2s_protocol_options:
-  - "no_sslv3"
-  - "no_tlsv1"
-  - "no_tlsv1_1"
-  - "no_compression"
-listen:
-  -
-    port: $c2s_port
-    ip: "127.0.0.1"
-    module: ejabberd_c2s
-    max_stanza_size: 262144
-    access: c2s
-    starttls_required: true
-auth_method: internal
-auth_password_format: scram
-disable_sasl_mechanisms:
-  - "digest-md5"
-  - "X-OAUTH2"
-acl:
-  local:
-    user_regexp: ""
-access_rules:
-  local:
-    allow: local
-  c2s:
-    allow: all
-  muc_create:
-    allow: local
-api_permissions:
-  "console commands":
-    from:
-      - ejabberd_ctl
-    who: all
-    what: "*"
-modules:
-  mod_disco: {}
-  mod_roster: {}
-  mod_ping: {}
+ejd_write_config "$(ejd_c2s_listener "$c2s_port" "starttls_required: true")" \
+"$EJD_BASE_MODULES
   mod_offline: {}
   mod_mam:
     db_type: mnesia
     default: always
     assume_mam_usage: true
-  mod_muc:
-    hosts:
-      - "conference.localhost"
-    access: all
-    access_admin: none
-    access_create: muc_create
-    access_persistent: muc_create
-    default_room_options:
-      mam: true
-EOF
+$EJD_MUC_MODULE" \
+"$EJD_C2S_PROTOCOL_OPTIONS
+disable_sasl_mechanisms:
+  - \"digest-md5\"
+  - \"X-OAUTH2\""
 
 cp "$here/ejabberd_probe.erl" "$tmp/probe/"
 erlc -o "$tmp/probe" "$tmp/probe/ejabberd_probe.erl"
