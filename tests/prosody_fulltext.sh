@@ -29,6 +29,7 @@ die() { echo "prosody-fulltext: FAILED: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "run as root"
 [ -x "$SIDECAR" ] || die "$SIDECAR missing: cargo build --release -p xmpp-accel-sidecar"
 . "$repo/tests/ejabberd/lib.sh"
+. "$repo/tests/prosody/lib.sh"
 ensure_packages prosody lua-dbi-sqlite3 python3-venv iproute2 curl
 ensure_venv
 say "prosody $(dpkg-query -W -f='${Version}' prosody), slixmpp $SLIXMPP_VERSION"
@@ -100,22 +101,12 @@ start_sidecar() {
 
 # ---------------------------------------------------------------- Prosody
 prosody_port=$(free_port 16400 16449) || die "no free port"
-cat >"$tmp/prosody/prosody.cfg.lua" <<EOT
-pidfile = "$tmp/prosody/prosody.pid"
-data_path = "$tmp/prosody/data"
+{
+    prosody_config_head "$prosody_port"
+    cat <<EOT
 plugin_paths = { "$repo/prosody" }
-interfaces = { "127.0.0.1" }
-c2s_ports = { $prosody_port }
-c2s_direct_tls_ports = { }
-s2s_ports = { }
-component_ports = { }
-http_ports = { }
-https_ports = { }
-log = { { levels = { min = "info" }, to = "console" } }
-daemonize = false
 c2s_require_encryption = false
 allow_unencrypted_plain_auth = true
-authentication = "internal_hashed"
 storage = "sql"
 sql = { driver = "SQLite3", database = "prosody.sqlite" }
 archive_expires_after = "never"
@@ -127,27 +118,10 @@ xmpp_accel_fulltext_token = "$token"
 VirtualHost "localhost"
 modules_enabled = { "xmpp_accel_fulltext" }
 EOT
-chown -R prosody:prosody "$tmp/prosody"
-as_prosody() { setpriv --reuid=prosody --regid=prosody --init-groups -- "$@"; }
-for u in alice bob carol; do
-    as_prosody prosodyctl --config "$tmp/prosody/prosody.cfg.lua" register "$u" localhost "pw-$u-$cookie" \
-        >>"$tmp/logs/prosody.log" 2>&1 || die "prosodyctl register $u"
-done
+} >"$tmp/prosody/prosody.cfg.lua"
+prosody_register "$cookie" alice bob carol
 
-start_prosody() {
-    # not through the as_prosody function: a backgrounded function is a
-    # subshell, and $! would be its pid, not Prosody's
-    rm -f "$tmp/prosody/prosody.pid"
-    setpriv --reuid=prosody --regid=prosody --init-groups -- \
-        prosody --config "$tmp/prosody/prosody.cfg.lua" -F >>"$tmp/logs/prosody.log" 2>&1 &
-    prosody_pid=$!
-    for ((i = 0; i < 200; i++)); do
-        ss -Hltnp "sport = :$prosody_port" | grep -q "pid=$prosody_pid," && return 0
-        alive "$prosody_pid" || die "prosody exited"
-        sleep 0.1
-    done
-    die "prosody not listening on $prosody_port"
-}
+start_prosody() { prosody_start "$prosody_port"; }
 
 scenario() { # phase args...
     XMPP_PORT=$prosody_port XMPP_PASS_A="pw-alice-$cookie" XMPP_PASS_B="pw-bob-$cookie" \

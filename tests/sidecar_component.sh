@@ -33,6 +33,7 @@ die() { echo "sidecar-component: FAILED: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "run as root"
 [ -x "$SIDECAR" ] || die "$SIDECAR missing: cargo build --release -p xmpp-accel-sidecar"
 . "$repo/tests/ejabberd/lib.sh"
+. "$repo/tests/prosody/lib.sh"
 ensure_packages ejabberd python3-venv openssl iproute2
 ensure_packaged_service_stopped
 ensure_venv
@@ -233,21 +234,10 @@ if [ "${SKIP_PROSODY:-0}" != 1 ]; then
     p_c2s=$(free_port $((c2s_port + 1)) 16049) || die "no free port"
     p_comp=$(free_port $((comp_port + 1)) 16149) || die "no free port"
     p_metrics=$(free_port $((metrics_port + 1)) 16199) || die "no free port"
-    cat >"$tmp/prosody/prosody.cfg.lua" <<PROSODY
-pidfile = "$tmp/prosody/prosody.pid"
-data_path = "$tmp/prosody/data"
-interfaces = { "127.0.0.1" }
-c2s_ports = { $p_c2s }
-c2s_direct_tls_ports = { }
-s2s_ports = { }
-component_ports = { $p_comp }
-component_interfaces = { "127.0.0.1" }
-http_ports = { }
-https_ports = { }
-log = { { levels = { min = "info" }, to = "console" } }
-daemonize = false
+    {
+        prosody_config_head "$p_c2s" "$p_comp"
+        cat <<PROSODY
 c2s_require_encryption = true
-authentication = "internal_hashed"
 ssl = { certificate = "$tmp/prosody/cert.pem", key = "$tmp/prosody/key.pem" }
 modules_enabled = { "roster", "saslauth", "tls", "disco", "ping", "posix" }
 modules_disabled = { "s2s" }
@@ -259,23 +249,9 @@ Component "muclight.localhost"
     -- mod_privilege hears of the component's connection on its own host
     modules_enabled = { "privilege" }
 PROSODY
-    chown -R prosody:prosody "$tmp/prosody"
-    as_prosody() { setpriv --reuid=prosody --regid=prosody --init-groups -- "$@"; }
-    for u in alice bob carol dave; do
-        as_prosody prosodyctl --config "$tmp/prosody/prosody.cfg.lua" register "$u" localhost "pw-$u-$cookie" \
-            >>"$tmp/logs/prosody.log" 2>&1 || die "prosodyctl register $u"
-    done
-    # setpriv execs prosody: $! is Prosody's own pid (a function would leave
-    # a subshell between them, and Prosody running after cleanup)
-    setpriv --reuid=prosody --regid=prosody --init-groups -- \
-        prosody --config "$tmp/prosody/prosody.cfg.lua" -F >>"$tmp/logs/prosody.log" 2>&1 &
-    prosody_pid=$!
-    for ((i = 0; i < 200; i++)); do
-        ss -Hltn "sport = :$p_comp" | grep -q . && break
-        alive "$prosody_pid" || die "prosody exited"
-        sleep 0.1
-    done
-    ss -Hltn "sport = :$p_comp" | grep -q . || die "prosody not listening"
+    } >"$tmp/prosody/prosody.cfg.lua"
+    prosody_register "$cookie" alice bob carol dave
+    prosody_start "$p_comp"
     say "Prosody: pid $prosody_pid, c2s 127.0.0.1:$p_c2s, component port 127.0.0.1:$p_comp"
     sed -e "s|127.0.0.1:$metrics_port|127.0.0.1:$p_metrics|" -e "s|127.0.0.1:$comp_port|127.0.0.1:$p_comp|" \
         -e "s|$tmp/component/|$tmp/component-prosody/|" -e "s|dbname=xa_ejabberd|dbname=xa_prosody|" \

@@ -27,6 +27,7 @@ die() { echo "sidecar-edge: FAILED: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "run as root"
 [ -x "$SIDECAR" ] || die "$SIDECAR missing: cargo build --release -p xmpp-accel-sidecar"
 . "$repo/tests/ejabberd/lib.sh"
+. "$repo/tests/prosody/lib.sh"
 ensure_packages ejabberd prosody haproxy python3-venv openssl iproute2
 ensure_packaged_service_stopped
 ensure_venv
@@ -97,41 +98,18 @@ say "ejabberd: pid $beam_pid, c2s 127.0.0.1:$c2s_port (PROXY protocol, no TLS)"
 
 # ---------------------------------------------------------------- Prosody
 prosody_port=$(free_port 15500 15599) || die "no free port"
-cat >"$tmp/prosody/prosody.cfg.lua" <<EOF
-pidfile = "$tmp/prosody/prosody.pid"
-data_path = "$tmp/prosody/data"
-interfaces = { "127.0.0.1" }
-c2s_ports = { $prosody_port }
-c2s_direct_tls_ports = { }
-s2s_ports = { }
-component_ports = { }
-http_ports = { }
-https_ports = { }
-log = { { levels = { min = "info" }, to = "console" } }
-daemonize = false
+{
+    prosody_config_head "$prosody_port"
+    cat <<EOF
 c2s_require_encryption = false
 allow_unencrypted_plain_auth = false
-authentication = "internal_hashed"
 modules_enabled = { "roster", "saslauth", "disco", "ping", "posix" }
 modules_disabled = { "tls", "s2s" }
 VirtualHost "localhost"
 EOF
-chown -R prosody:prosody "$tmp/prosody"
-as_prosody() { setpriv --reuid=prosody --regid=prosody --init-groups -- "$@"; }
-for u in alice bob; do
-    as_prosody prosodyctl --config "$tmp/prosody/prosody.cfg.lua" register "$u" localhost "pw-$u-$cookie" \
-        >>"$tmp/logs/prosody.log" 2>&1 || die "prosodyctl register $u"
-done
-# not through as_prosody: $! must be prosody's own pid, not a subshell's
-setpriv --reuid=prosody --regid=prosody --init-groups -- \
-    prosody --config "$tmp/prosody/prosody.cfg.lua" -F >>"$tmp/logs/prosody.log" 2>&1 &
-prosody_pid=$!
-for ((i = 0; i < 200; i++)); do
-    ss -Hltn "sport = :$prosody_port" | grep -q . && break
-    alive "$prosody_pid" || die "prosody exited"
-    sleep 0.1
-done
-ss -Hltn "sport = :$prosody_port" | grep -q . || die "prosody not listening"
+} >"$tmp/prosody/prosody.cfg.lua"
+prosody_register "$cookie" alice bob
+prosody_start "$prosody_port"
 say "Prosody: pid $prosody_pid, c2s 127.0.0.1:$prosody_port (no TLS)"
 
 # ---------------------------------------------------------------- recorder
