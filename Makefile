@@ -4,6 +4,7 @@
 #   make run-replay   an XMPP stream (the XEP corpus or FILE=...) through exml_stream, in realistic chunks
 #   make test   every test suite (installs what is missing on Debian when run as root)
 #   make bench-xml, bench-fanout, bench-mam, bench-tls, bench-sidecar   benchmarks against the real peers (not part of make test)
+#   make bench-mam-servers   full-text MAM search through ejabberd and Prosody (ours vs MariaDB FULLTEXT, vs a client-side scan)
 #   make sidecar, run-sidecar   the standalone sidecar (sidecar/), built / started from its example config
 SHELL := /bin/bash
 # rustup installs into ~/.cargo/bin (tools/ensure-deps.sh does so when cargo is missing)
@@ -15,7 +16,7 @@ export XEP_CORPUS
 TOOLS_EBIN := $(ERL_DIR)/_build/tools/ebin
 ERL_LIBS_DEFAULT := $(ERL_DIR)/_build/default/lib
 
-.PHONY: all build deps sidecar run-sidecar test-sidecar test-sidecar-component bench-sidecar test test-rust test-erlang test-elixir test-e2e test-ejabberd test-ejabberd-fulltext test-prosody-fulltext run run-replay bench-xml bench-fanout bench-mam bench-tls lint fuzz test-fuzz clean
+.PHONY: all build deps sidecar run-sidecar test-sidecar test-sidecar-component bench-sidecar test test-rust test-erlang test-elixir test-e2e test-ejabberd test-ejabberd-fulltext test-prosody-fulltext run run-replay bench-xml bench-fanout bench-mam bench-mam-servers bench-tls lint fuzz test-fuzz clean
 
 all: build
 
@@ -132,6 +133,13 @@ bench-sidecar: build sidecar
 
 bench-mam:
 	bash bench/mam/run.sh
+
+# Full-text MAM search of one user's 100,000-message archive through real
+# servers (bench/mam_servers/run.sh; needs root; not in make test): ejabberd
+# + our module vs ejabberd on MariaDB FULLTEXT, Prosody + our module vs a
+# client paging through the archive. BENCH_QUICK=1 for a smoke run.
+bench-mam-servers: build sidecar
+	bash bench/mam_servers/run.sh
 
 # Fuzzing: every target in fuzz/fuzz_targets (a new one joins by itself)
 # for FUZZ_SECONDS each, from its seed corpus in the tree
