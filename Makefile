@@ -3,7 +3,7 @@
 #               component), scripted clients: logins, a room's fan-out, full-text search, metrics (root)
 #   make run-replay   an XMPP stream (the XEP corpus or FILE=...) through exml_stream, in realistic chunks
 #   make test   every test suite (installs what is missing on Debian when run as root)
-#   make bench-xml, bench-fanout, bench-mam, bench-tls, bench-sidecar   benchmarks against the real peers (not part of make test)
+#   make bench-xml, bench-fanout, bench-mam, bench-tls, bench-sidecar, bench-muclight   benchmarks against the real peers (not part of make test)
 #   make bench-mam-servers   full-text MAM search through ejabberd and Prosody (ours vs MariaDB FULLTEXT, vs a client-side scan)
 #   make sidecar, run-sidecar   the standalone sidecar (sidecar/), built / started from its example config
 SHELL := /bin/bash
@@ -16,7 +16,7 @@ export XEP_CORPUS
 TOOLS_EBIN := $(ERL_DIR)/_build/tools/ebin
 ERL_LIBS_DEFAULT := $(ERL_DIR)/_build/default/lib
 
-.PHONY: all build deps sidecar run-sidecar test-sidecar test-sidecar-component bench-sidecar test test-rust test-erlang test-elixir test-e2e test-ejabberd test-ejabberd-fulltext test-prosody-fulltext run run-replay bench-xml bench-fanout bench-mam bench-mam-servers bench-tls lint fuzz test-fuzz clean
+.PHONY: all build deps sidecar run-sidecar test-sidecar test-sidecar-component bench-sidecar bench-muclight test test-rust test-erlang test-elixir test-e2e test-ejabberd test-ejabberd-fulltext test-prosody-fulltext run run-replay bench-xml bench-fanout bench-mam bench-mam-servers bench-tls lint fuzz test-fuzz clean
 
 all: build
 
@@ -130,6 +130,14 @@ bench-sidecar: build sidecar
 	cargo build --release -p xmpp-accel-loadgen
 	CARGO_TARGET_DIR=$(ROOT)/target/bench-sidecar-sysalloc cargo build --release -p xmpp-accel-sidecar --no-default-features
 	bash bench/sidecar/run.sh
+
+# One room of 100, 1,000 and 5,000 members: our MUC Light component on
+# ejabberd vs ejabberd's and Prosody's mod_muc (XEP-0045): time to the last
+# member, churn traffic, CPU (bench/muclight/run.sh; needs root; not in make
+# test). BENCH_QUICK=1 for a smoke run.
+bench-muclight: sidecar
+	cargo build --release -p xmpp-accel-loadgen
+	bash bench/muclight/run.sh
 
 bench-mam:
 	bash bench/mam/run.sh

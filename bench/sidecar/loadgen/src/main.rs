@@ -16,6 +16,11 @@
 //!   handshakes  --handshakes K full handshakes (TCP, STARTTLS if asked, TLS
 //!               1.3, stream header, until <stream:features/>), print `HS ...`.
 //!
+//!   room        bench-muclight (bench/muclight/run.sh): --sessions N members
+//!               of one room (MUC Light or XEP-0045), messages into it at a
+//!               fixed rate (time to the last member's receipt), then churn
+//!               (every member reconnects); see `room.rs`.
+//!
 //! Everything is bounded: every network wait has a timeout and the whole
 //! process exits after --max-secs.
 
@@ -36,6 +41,8 @@ use tokio::time::timeout;
 use tokio_rustls::TlsConnector;
 use xmpp_accel_core::xml::framing::{FrameKind, Framer};
 use xmpp_accel_core::xml::Limits;
+
+mod room;
 
 const READ_BUF: usize = 4096;
 const MARK: &[u8] = b"lg:";
@@ -67,6 +74,22 @@ struct Opts {
     hs_concurrency: usize,
     step_timeout: Duration,
     max_secs: u64,
+    /// room mode: `muclight` or `muc` (XEP-0045).
+    system: String,
+    /// room mode: the room's bare JID.
+    room: String,
+    /// room mode: at most this many XEP-0045 joins in flight.
+    join_concurrency: usize,
+    /// room mode: every member reconnects once per this many seconds.
+    churn_period: f64,
+    /// room mode: reconnect cycles in the churn phase (0: no churn).
+    churn_cycles: usize,
+    /// room mode: the real-time period the churn period stands for.
+    churn_real_secs: f64,
+    /// room mode: `name=pid` whose CPU time is read around each phase.
+    cpu_pids: Vec<(String, u32)>,
+    /// room mode: longest wait for the last copies after the message phase.
+    drain_secs: u64,
 }
 
 fn usage() -> ! {
@@ -75,7 +98,10 @@ fn usage() -> ! {
          [--tls starttls|direct] [--domain localhost] [--sessions N] [--checkpoints a,b] \
          [--ramp 200] [--user-prefix u] [--password pw] [--go-file F] [--wait-secs 600] \
          [--rate MSGS_PER_S] [--msg-secs S] [--body-bytes B] [--handshakes K] \
-         [--hs-concurrency C] [--timeout-secs 30] [--max-secs 3600]"
+         [--hs-concurrency C] [--timeout-secs 30] [--max-secs 3600]\n\
+         room mode: xmpp-accel-loadgen room ... --system muclight|muc --room ROOM@DOMAIN \
+         [--join-concurrency 20] [--churn-period S] [--churn-cycles K] [--churn-real-secs 600] \
+         [--cpu-pids name=PID,...] [--drain-secs 30]"
     );
     std::process::exit(2)
 }
@@ -83,7 +109,7 @@ fn usage() -> ! {
 fn parse_opts() -> Opts {
     let mut args = std::env::args().skip(1);
     let mode = args.next().unwrap_or_else(|| usage());
-    if mode != "sessions" && mode != "handshakes" {
+    if mode != "sessions" && mode != "handshakes" && mode != "room" {
         usage()
     }
     let mut o = Opts {
@@ -106,6 +132,14 @@ fn parse_opts() -> Opts {
         hs_concurrency: 4,
         step_timeout: Duration::from_secs(30),
         max_secs: 3600,
+        system: "muclight".into(),
+        room: String::new(),
+        join_concurrency: 20,
+        churn_period: 20.0,
+        churn_cycles: 0,
+        churn_real_secs: 600.0,
+        cpu_pids: Vec::new(),
+        drain_secs: 30,
     };
     while let Some(k) = args.next() {
         let v = args.next().unwrap_or_else(|| usage());
@@ -135,6 +169,23 @@ fn parse_opts() -> Opts {
             "--hs-concurrency" => o.hs_concurrency = num(&v).max(1),
             "--timeout-secs" => o.step_timeout = Duration::from_secs(num(&v) as u64),
             "--max-secs" => o.max_secs = num(&v) as u64,
+            "--system" => o.system = v,
+            "--room" => o.room = v,
+            "--join-concurrency" => o.join_concurrency = num(&v).max(1),
+            "--churn-period" => o.churn_period = v.parse().unwrap_or_else(|_| usage()),
+            "--churn-cycles" => o.churn_cycles = num(&v),
+            "--churn-real-secs" => o.churn_real_secs = v.parse().unwrap_or_else(|_| usage()),
+            "--cpu-pids" => {
+                o.cpu_pids = v
+                    .split(',')
+                    .filter(|x| !x.is_empty())
+                    .map(|x| {
+                        let (n, p) = x.split_once('=').unwrap_or_else(|| usage());
+                        (n.to_owned(), p.parse().unwrap_or_else(|_| usage()))
+                    })
+                    .collect()
+            }
+            "--drain-secs" => o.drain_secs = num(&v) as u64,
             _ => usage(),
         }
     }
@@ -192,6 +243,8 @@ struct Unit {
 struct Reader {
     framer: Framer,
     queue: VecDeque<Unit>,
+    /// Bytes read through `next` (the login exchange).
+    bytes: u64,
 }
 
 impl Reader {
@@ -203,6 +256,7 @@ impl Reader {
                 max_attrs: usize::MAX,
             }),
             queue: VecDeque::new(),
+            bytes: 0,
         }
     }
 
@@ -249,6 +303,7 @@ impl Reader {
             if n == 0 {
                 return Err(err("server closed the connection"));
             }
+            self.bytes += n as u64;
             self.push(&buf[..n])?;
         }
     }
@@ -704,6 +759,8 @@ fn main() {
     rt.block_on(async move {
         if o.mode == "sessions" {
             sessions_mode(o).await
+        } else if o.mode == "room" {
+            room::room_mode(o).await
         } else {
             handshakes_mode(o).await
         }
