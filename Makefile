@@ -3,7 +3,7 @@
 #               component), scripted clients: logins, a room's fan-out, full-text search, metrics (root)
 #   make run-replay   an XMPP stream (the XEP corpus or FILE=...) through exml_stream, in realistic chunks
 #   make test   every test suite (installs what is missing on Debian when run as root)
-#   make bench-xml, bench-fanout, bench-mam, bench-tls, bench-sidecar, bench-muclight   benchmarks against the real peers (not part of make test)
+#   make bench-xml, bench-fanout, bench-mam, bench-mam-cluster, bench-tls, bench-sidecar, bench-muclight   benchmarks against the real peers (not part of make test)
 #   make bench-mam-servers   full-text MAM search through ejabberd and Prosody (ours vs MariaDB FULLTEXT, vs a client-side scan)
 #   make sidecar, run-sidecar   the standalone sidecar (sidecar/), built / started from its example config
 SHELL := /bin/bash
@@ -16,7 +16,7 @@ export XEP_CORPUS
 TOOLS_EBIN := $(ERL_DIR)/_build/tools/ebin
 ERL_LIBS_DEFAULT := $(ERL_DIR)/_build/default/lib
 
-.PHONY: all build deps sidecar run-sidecar test-sidecar test-sidecar-component bench-sidecar bench-muclight test test-rust test-erlang test-elixir test-e2e test-ejabberd test-ejabberd-fulltext test-prosody-fulltext run run-replay bench-xml bench-fanout bench-mam bench-mam-servers bench-tls lint fuzz test-fuzz clean
+.PHONY: all build deps sidecar run-sidecar test-sidecar test-sidecar-component bench-sidecar bench-muclight test test-rust test-erlang test-elixir test-e2e test-ejabberd test-ejabberd-fulltext test-prosody-fulltext run run-replay bench-xml bench-fanout bench-mam bench-mam-servers bench-mam-cluster bench-tls lint fuzz test-fuzz clean
 
 all: build
 
@@ -148,6 +148,11 @@ bench-mam:
 # client paging through the archive. BENCH_QUICK=1 for a smoke run.
 bench-mam-servers: build sidecar
 	bash bench/mam_servers/run.sh
+
+# The MAM index in a BEAM cluster: xmpp_accel_mam_cluster's two designs on
+# three peer nodes on loopback (bench/mam_cluster/run.sh; not in make test).
+bench-mam-cluster: build
+	bash bench/mam_cluster/run.sh
 
 # Fuzzing: every target in fuzz/fuzz_targets (a new one joins by itself)
 # for FUZZ_SECONDS each, from its seed corpus in the tree
