@@ -230,7 +230,7 @@ catch_up_line() { # nth: waits for the nth mod_xmpp_accel_fulltext catch-up line
         sleep 0.2
     done
     echo "$line" | grep -q "done:" || die "catch-up failed: $line"
-    echo "${line#*] }"
+    echo "$line" | sed 's/.*xmpp_accel full-text/full-text/'
 }
 
 # ------------------------------------ (a) ejabberd + our module, SQLite
@@ -275,7 +275,8 @@ mariadb-install-db --no-defaults --user=mysql --datadir="$mdb/data" --auth-root-
 my_port=$(free_port 16280 16299) || die "no free port in 16280-16299"
 mariadbd --no-defaults --user=mysql --datadir="$mdb/data" --bind-address=127.0.0.1 --port="$my_port" \
     --socket="$mdb/mysql.sock" --pid-file="$mdb/mysql.pid" --skip-log-bin --log-error="$mdb/mariadb.log" \
-    --innodb-buffer-pool-size=512M --innodb-flush-log-at-trx-commit=2 --character-set-server=utf8mb4 &
+    --innodb-buffer-pool-size=512M --innodb-flush-log-at-trx-commit=2 --character-set-server=utf8mb4 \
+    >>"$mdb/console.log" 2>&1 &
 my_pid=$!
 for ((i = 0; i < 300; i++)); do
     mariadb --no-defaults --socket="$mdb/mysql.sock" -uroot -e 'SELECT 1' >/dev/null 2>&1 && break
