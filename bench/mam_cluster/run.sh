@@ -8,6 +8,7 @@
 #   OURS_LIB        our build's lib dir (default erlang/_build/default/lib)
 #   BENCH_QUICK=1   smoke run (6,000 messages, 200 searches)
 #   BENCH_MESSAGES  messages per design (default 60,000)
+#   BENCH_OVERLAP_MS catchup_overlap in ms of mam ids (default 5000)
 #   BENCH_KEEP=1    keep the work dir
 #
 # Builds nothing itself: run `make build' first (make bench-mam-cluster does).

@@ -26,7 +26,8 @@
 %%% </ul>
 %%% Both re-fetch a window of `catchup_overlap' mam ids before their last
 %%% indexed id (messages that several nodes archive are not committed in
-%%% strict id order); feeding a message again replaces it.
+%%% strict id order); feeding a message again replaces it, and a restarting
+%%% `replicate' node skips those of the window its index already has.
 %%%
 %%% Starting it. The options are a map: `dir' (required: the index's
 %%% directory on this node), `source' (required: `{Module, Arg}', a module
@@ -377,6 +378,7 @@ group(Pairs) ->
              again = false :: boolean(),            % replicate: woken while tailing
              recent :: undefined | ets:tid(),       % replicate: ids indexed within the sweep window
              window = 0 :: non_neg_integer(),
+             saved = 0 :: non_neg_integer(),        % replicate: the cursor found on start
              cursor = 0 :: non_neg_integer(),
              sync_waiters = [] :: [gen_server:from()],
              archive_waiters = #{} :: #{archive_id() => [gen_server:from()]},
@@ -410,6 +412,7 @@ init(Opts) ->
                       Cursor = read_cursor(Dir),
                       Recent = ets:new(xmpp_accel_mam_cluster_recent, [ordered_set, public]),
                       (enqueue([tail], St0))#st{cursor = max(0, Cursor - St0#st.overlap), recent = Recent,
+                                                saved = Cursor,
                                                 window = maps:get(sweep_window, Opts, 2000000 bsl 8)};
                   owner -> St0
               end,
@@ -634,7 +637,7 @@ run(#st{worker = undefined, queue = [Job | Rest]} = St) ->
     Self = self(),
     #st{index = I, source = Source, batch = Batch, cursor = Cursor} = St,
     Arg = case Job of
-              _ when Job =:= tail; Job =:= sweep -> {Cursor, St#st.recent, St#st.window};
+              _ when Job =:= tail; Job =:= sweep -> {Cursor, St#st.recent, St#st.window, St#st.saved};
               _ -> Cursor
           end,
     Pid = spawn_link(fun() -> Self ! {job_done, self(), Job, do_job(Job, I, Source, Batch, Arg)} end),
@@ -644,7 +647,7 @@ run(St) ->
 
 do_job(commit, I, _, _, _) ->
     xmpp_accel_mam:commit(I);
-do_job(Tail, I, Source, Batch, {Cursor, Recent, Window}) ->
+do_job(Tail, I, Source, Batch, {Cursor, Recent, Window, Saved}) ->
     %% tail: what is new after the cursor; sweep: the window before it too,
     %% for messages committed late (out of id order): ids indexed within the
     %% window are in Recent and skipped
@@ -652,7 +655,7 @@ do_job(Tail, I, Source, Batch, {Cursor, Recent, Window}) ->
                tail -> Cursor;
                sweep -> max(0, Cursor - Window)
            end,
-    case feed_new(I, Source, From, Batch, Recent, Cursor) of
+    case feed_new(I, Source, From, Batch, {Recent, Saved}, Cursor) of
         {ok, Last} ->
             case xmpp_accel_mam:commit(I) of
                 ok -> {ok, Last};
@@ -670,14 +673,17 @@ do_job({archives, Arcs}, I, Source, Batch, _) ->
     end.
 
 %% replicate: fetches everything after `After', indexes what is not in
-%% Recent, adds it there, forgets ids that left the window; {ok, Cursor}
-%% (the highest mam id seen, at least `Cursor0').
-feed_new(I, {Mod, Arg} = Source, After, Batch, Recent, Cursor0) ->
+%% Recent (nor, up to the cursor saved before a restart, in the index),
+%% adds it there; {ok, Cursor} (the highest mam id seen, at least
+%% `Cursor0').
+feed_new(I, {Mod, Arg} = Source, After, Batch, {Recent, Saved} = Seen, Cursor0) ->
     case Mod:fetch_after(Arg, all, After, Batch) of
         {ok, []} ->
             {ok, Cursor0};
         {ok, Msgs} ->
-            New = [M || #{mam_id := Id} = M <- Msgs, not ets:member(Recent, Id)],
+            Fresh = [M || #{mam_id := Id} = M <- Msgs, not ets:member(Recent, Id)],
+            {Old, Newer} = lists:partition(fun(#{mam_id := Id}) -> Id =< Saved end, Fresh),
+            New = not_indexed(I, Old) ++ Newer,
             case xmpp_accel_mam:index(I, New) of
                 ok ->
                     true = ets:insert(Recent, [{Id} || #{mam_id := Id} <- New]),
@@ -685,12 +691,27 @@ feed_new(I, {Mod, Arg} = Source, After, Batch, Recent, Cursor0) ->
                     Cursor = max(Cursor0, Last),
                     case length(Msgs) < Batch of
                         true -> {ok, Cursor};
-                        false -> feed_new(I, Source, Last, Batch, Recent, Cursor)
+                        false -> feed_new(I, Source, Last, Batch, Seen, Cursor)
                     end;
                 E -> E
             end;
         {error, _} = E -> E
     end.
+
+%% The messages that are not in the index (one search by ids per archive):
+%% a restart re-reads `catchup_overlap' before its saved cursor, most of
+%% which it indexed before it stopped.
+not_indexed(_I, []) -> [];
+not_indexed(I, Msgs) ->
+    lists:append([begin
+                      Ids = [Id || #{mam_id := Id} <- Ms],
+                      case xmpp_accel_mam:search(I, #{archive_id => A, ids => Ids, max => length(Ids)}) of
+                          {ok, #{ids := Have}} ->
+                              HaveSet = maps:from_keys(Have, []),
+                              [M || #{mam_id := Id} = M <- Ms, not is_map_key(Id, HaveSet)];
+                          _ -> Ms
+                      end
+                  end || {A, Ms} <- group([{A, M} || #{archive_id := A} = M <- Msgs])]).
 
 %% Fetches from the source after `After' and indexes, batch after batch,
 %% until a short batch; {ok, LastMamId}.

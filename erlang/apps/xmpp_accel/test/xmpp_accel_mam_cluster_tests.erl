@@ -67,7 +67,12 @@ run_mode(Mode, Tmp) ->
     Names = [list_to_atom(lists:flatten(io_lib:format("mamc_~s_~s_~b", [Mode, os:getpid(), N])))
              || N <- [1, 2, 3]],
     Opts = fun(Name) -> #{mode => Mode, dir => filename:join(Tmp, atom_to_list(Name)),
-                          source => {xmpp_accel_mam_cluster_mnesia, node()}, catchup_overlap => 0,
+                          source => {xmpp_accel_mam_cluster_mnesia, node()},
+                          %% owner: catch up from the last indexed id exactly;
+                          %% replicate: the default window (5 s, all these
+                          %% messages), re-read on restart and skipped
+                          %% where the index has them
+                          catchup_overlap => case Mode of owner -> 0; replicate -> 5000000 bsl 8 end,
                           poll_interval => 300, timeout => 3000, batch => 100, settle_ms => 300}
            end,
     Peers = [start_peer(Name, Opts(Name)) || Name <- Names],
