@@ -423,3 +423,76 @@ proptest! {
         prop_assert!(!matches!(b.tag, StepTag::Ok));
     }
 }
+
+/// A sink that takes at most `max` bytes per call (a short writer), the way
+/// a caller's own buffer may: `step_into` must still hand over every byte.
+struct Dribble {
+    max: usize,
+    got: Vec<u8>,
+    calls: usize,
+}
+
+impl std::io::Write for Dribble {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(self.max);
+        self.got.extend_from_slice(&buf[..n]);
+        self.calls += 1;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn step_into_hands_over_every_byte_to_a_short_writer() {
+    let pki = pki();
+    for proto in ["", "no_tlsv1_3"] {
+        let sopts = Options {
+            protocol_options: proto.into(),
+            ..server_opts(&pki.server)
+        };
+        let mut client = Session::new(&client_opts()).expect("client");
+        let mut server = Session::new(&sopts).expect("server");
+        // the handshake, the server's flights through a 7-byte writer
+        let mut to_server = client.step(b"", b"", -1).to_write;
+        while client.is_handshaking() || server.is_handshaking() {
+            let mut sink = Dribble {
+                max: 7,
+                got: Vec::new(),
+                calls: 0,
+            };
+            let (tag, plain) = server.step_into(b"", &to_server, -1, &mut sink);
+            assert_ne!(tag, StepTag::Error(TlsError::Closed));
+            assert!(plain.is_empty());
+            to_server = client.step(b"", &sink.got, -1).to_write;
+        }
+        if !to_server.is_empty() {
+            let (tag, _) = server.step_into(b"", &to_server, -1, &mut Vec::new());
+            assert_eq!(tag, StepTag::Ok);
+        }
+        // data: 3 records of 16 KB and a small one, through 1,000-byte writes
+        let data: Vec<u8> = (0..50_000u32).map(|i| (i % 251) as u8).collect();
+        let mut sink = Dribble {
+            max: 1000,
+            got: Vec::new(),
+            calls: 0,
+        };
+        let (tag, plain) = server.step_into(&data, b"", 0, &mut sink);
+        assert_eq!((tag, plain), (StepTag::Ok, Vec::new()));
+        assert!(sink.calls > 50, "short writes: {}", sink.calls);
+        let got = client.step(b"", &sink.got, -1);
+        assert_eq!(got.tag, StepTag::Ok);
+        assert_eq!(got.plaintext, data);
+        // the same as `step` gives, and the exporter agrees on both ends
+        assert_eq!(transfer(&mut client, &mut server, b"<r/>"), b"<r/>");
+        assert_eq!(transfer(&mut server, &mut client, b"<a/>"), b"<a/>");
+        assert!(server.channel_binding_exporter().is_some());
+        assert_eq!(
+            server.channel_binding_exporter(),
+            client.channel_binding_exporter()
+        );
+        assert_eq!(server.buffered(), 0, "nothing held while idle");
+    }
+}

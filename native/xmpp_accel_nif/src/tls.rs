@@ -10,9 +10,10 @@
 //! and verify results (chain checks, CA roots read on first use). Other
 //! handshake steps take well under 1 ms and stay on normal schedulers.
 
+use std::io::{IoSlice, Write};
 use std::sync::Mutex;
 
-use rustler::{Atom, Binary, Encoder, Env, NifResult, Resource, ResourceArc, Term};
+use rustler::{Atom, Binary, Encoder, Env, NifResult, OwnedBinary, Resource, ResourceArc, Term};
 use xmpp_accel_core::tls::{self, Options, Role, Session, StepTag, TlsError};
 
 use crate::{atoms, budget, term};
@@ -127,6 +128,68 @@ fn tls_open_dirty<'a>(env: Env<'a>, args: Term<'a>) -> NifResult<Term<'a>> {
     Ok(opened(env, Session::new(&options(args)?)))
 }
 
+/// A step's ciphertext, written by rustls straight into the binary the
+/// step returns (no intermediate `Vec`, one copy per record).
+#[derive(Default)]
+struct BinOut {
+    bin: Option<OwnedBinary>,
+    len: usize,
+}
+
+impl BinOut {
+    /// Room for `more` bytes after the `len` written.
+    fn reserve(&mut self, more: usize) -> &mut [u8] {
+        let need = self.len + more;
+        match &mut self.bin {
+            None => self.bin = Some(OwnedBinary::new(need)),
+            Some(b) if b.len() < need => b.realloc_or_copy(need.max(2 * b.len())),
+            Some(_) => {}
+        }
+        let len = self.len;
+        &mut self.bin.as_mut().expect("allocated above").as_mut_slice()[len..need]
+    }
+
+    fn into_term(self, env: Env<'_>) -> rustler::sys::ErlNifTerm {
+        match self.bin {
+            Some(mut b) if self.len > 0 => {
+                if b.len() != self.len {
+                    b.realloc_or_copy(self.len);
+                }
+                b.release(env).to_term(env).as_c_arg()
+            }
+            _ => term::binary(env, b""),
+        }
+    }
+}
+
+impl Write for BinOut {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if !buf.is_empty() {
+            self.reserve(buf.len()).copy_from_slice(buf);
+            self.len += buf.len();
+        }
+        Ok(buf.len())
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize> {
+        let total: usize = bufs.iter().map(|b| b.len()).sum();
+        if total > 0 {
+            let mut dst = self.reserve(total);
+            for b in bufs {
+                let (head, rest) = dst.split_at_mut(b.len());
+                head.copy_from_slice(b);
+                dst = rest;
+            }
+            self.len += total;
+        }
+        Ok(total)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 fn loop_impl<'a>(
     env: Env<'a>,
     res: &TlsResource,
@@ -149,17 +212,19 @@ fn loop_impl<'a>(
             return Ok(atoms::dirty().to_term(env));
         }
     }
-    let step = session.step(to_send.as_slice(), received.as_slice(), want);
+    let mut to_write = BinOut::default();
+    let (tag, plaintext) =
+        session.step_into(to_send.as_slice(), received.as_slice(), want, &mut to_write);
     drop(guard);
-    let tag = match &step.tag {
+    let tag = match &tag {
         StepTag::Init => atoms::init().to_term(env),
         StepTag::Ok => atoms::ok().to_term(env),
         StepTag::Error(e) => error_term(env, e),
     };
     let out = [
         tag.as_c_arg(),
-        term::binary(env, &step.to_write),
-        term::binary(env, &step.plaintext),
+        to_write.into_term(env),
+        term::binary(env, &plaintext),
     ];
     Ok(term::wrap(env, term::tuple(env, &out)))
 }
