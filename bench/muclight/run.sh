@@ -14,8 +14,9 @@
 #   2. messages: BENCH_RATE msgs/s for BENCH_MSG_SECS into the room, the
 #      sender rotating; TTD = send to the last of the N copies (p50, p99);
 #      server and component CPU from /proc/PID/task/*/schedstat;
-#   3. churn: every member reconnects (and, XEP-0045, rejoins) once per
-#      BENCH_CHURN_PERIOD seconds, standing for the talk's 10 minutes;
+#   3. churn: members reconnect (and, XEP-0045, rejoin) at the rate of each
+#      member once per BENCH_CHURN_PERIOD seconds, standing for the talk's
+#      10 minutes (BENCH_CHURN_MAX reconnections, spread over the room);
 #      bytes the members receive (after login) per member per real hour,
 #      and CPU of server + component.
 # See bench/README.md ("make bench-muclight").
@@ -26,9 +27,14 @@
 #   BENCH_MSG_SECS       message phase (default 30; quick 10)
 #   BENCH_BODY_BYTES     body size (default 100)
 #   BENCH_CHURN_PERIOD   bench seconds per reconnect cycle (default 20; quick 10)
-#   BENCH_CHURN_CYCLES   cycles (default 1)
-#   BENCH_MUC_MAX        largest XEP-0045 room tried (default 5000): its joins
-#                        alone cost N^2 presence stanzas
+#   BENCH_CHURN_MAX      at most this many reconnections per run (default 250;
+#                        quick 100): a sample of the cycle, at the cycle's rate
+#                        (N per period), members spread over the room. A
+#                        member's bytes per cycle = the room's bytes per
+#                        reconnection, so the sample measures them (0: all N)
+#   BENCH_MUC_MAX        largest XEP-0045 room tried (default 1000): the joins
+#                        alone cost N^2 presence stanzas (5,000: 25 million,
+#                        over an hour on ejabberd at the ~10,000/s measured here)
 #   BENCH_QUICK=1        smoke run: sizes 100,1000, 10 s of messages, 10 s churn period
 #   SIDECAR_BIN, LOADGEN_BIN   defaults target/release/...
 #   BENCH_KEEP=1         keep the work dir (/tmp/bench-muclight.*)
@@ -52,9 +58,11 @@ else
 fi
 RATE=${BENCH_RATE:-4}
 BODY=${BENCH_BODY_BYTES:-100}
-CYCLES=${BENCH_CHURN_CYCLES:-1}
+CYCLES=1
+CHURN_MAX=${BENCH_CHURN_MAX:-250}
+[ "$QUICK" = 1 ] && CHURN_MAX=${BENCH_CHURN_MAX:-100}
 REAL_PERIOD=600
-MUC_MAX=${BENCH_MUC_MAX:-5000}
+MUC_MAX=${BENCH_MUC_MAX:-1000}
 IFS=, read -r -a SZ <<<"$SIZES"
 IFS=, read -r -a SYSTEMS <<<"${BENCH_SYSTEMS:-light,ejmuc,prosody}"
 SIDECAR=${SIDECAR_BIN:-$repo/target/release/xmpp-accel-sidecar}
@@ -333,7 +341,7 @@ run_one() {
     timeout 3600 "$LOADGEN" room --addr "127.0.0.1:$c2s_port" --ca "$tmp/cert/cert.pem" --sessions "$n" \
         --ramp 100 --user-prefix u --password pw --system "$sysarg" --room "$room" \
         --rate "$RATE" --msg-secs "$MSG_SECS" --body-bytes "$BODY" --churn-period "$PERIOD" \
-        --churn-cycles "$CYCLES" --churn-real-secs "$REAL_PERIOD" --cpu-pids "$pids" \
+        --churn-cycles "$CYCLES" --churn-max "$CHURN_MAX" --churn-real-secs "$REAL_PERIOD" --cpu-pids "$pids" \
         --join-concurrency 20 --wait-secs 1500 --drain-secs 30 --timeout-secs 60 --max-secs 3500 \
         >"$out" 2>"$tmp/lg-$sys-$n.err" &
     lg_pid=$!
@@ -354,12 +362,13 @@ run_one() {
     for k in server comp; do
         R[$sys,$n,idle_$k]=$(awk -v c="$(kv "$i" "cpu_${k}_ms")" -v s="$(kv "$i" secs)" 'BEGIN { if (c == "" || s + 0 == 0) print "NA"; else printf "%.1f", c / s }')
     done
-    for k in sent complete incomplete ttd_p50_ms ttd_p99_ms ttd_max_ms copy_p50_ms cpu_server_ms cpu_comp_ms; do
+    for k in sent complete incomplete ttd_p50_ms ttd_p99_ms ttd_max_ms copy_p50_ms first_p50_ms cpu_server_ms cpu_comp_ms; do
         R[$sys,$n,$k]=$(kv "$m" "$k")
     done
     for k in done failed secs room_bytes_per_member_hour login_bytes_per_member_hour cpu_ms_per_reconnect cpu_pct_core_real; do
         R[$sys,$n,ch_$k]=$(kv "$c" "$k")
     done
+    R[$sys,$n,threads]=$(kv "$m" comp_threads)
     R[$sys,$n,ch_cpu_server_ms]=$(kv "$c" cpu_server_ms)
     R[$sys,$n,ch_cpu_comp_ms]=$(kv "$c" cpu_comp_ms)
     if [ "$sys" = light ] && [ -n "$m" ]; then
@@ -370,7 +379,7 @@ run_one() {
     stop_all
 }
 
-say "ejabberd $(dpkg-query -W -f='${Version}' ejabberd), prosody $(dpkg-query -W -f='${Version}' prosody), sizes $SIZES, $RATE msgs/s for ${MSG_SECS}s, ${BODY}-byte bodies, churn period ${PERIOD}s = ${REAL_PERIOD}s real (x$((REAL_PERIOD / PERIOD))), $CYCLES cycle(s), ulimit -n $(ulimit -n)"
+say "ejabberd $(dpkg-query -W -f='${Version}' ejabberd), prosody $(dpkg-query -W -f='${Version}' prosody), sizes $SIZES, $RATE msgs/s for ${MSG_SECS}s, ${BODY}-byte bodies, churn period ${PERIOD}s = ${REAL_PERIOD}s real (x$((REAL_PERIOD / PERIOD))), at most $CHURN_MAX reconnections per run, ulimit -n $(ulimit -n)"
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 say "load average at start: $LOAD0 ($(nproc) cores)"
 for n in "${SZ[@]}"; do
@@ -396,31 +405,32 @@ desc() {
 }
 # us per delivered copy: CPU ms * 1000 / (messages * members)
 per_copy() { awk -v c="$1" -v s="$2" -v n="$3" 'BEGIN { if (c == "NA" || s == "NA" || c == "" || s + 0 == 0) print "NA"; else printf "%.2f", c * 1000 / (s * n) }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "NA" || b == "NA" || a == "" || b == "" || b + 0 == 0) print "NA"; else printf "%.3f", a / b }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "NA" || b == "NA" || a == "" || b == "" || b + 0 == 0) print "NA"; else printf "%.3g", a / b }'; }
 echo
 echo "load average: start $LOAD0, end $LOAD1 ($(nproc) cores); STARTTLS (TLS 1.3), SASL PLAIN; one room per run, fresh server each run"
 echo
 echo "Messages: $RATE msgs/s for ${MSG_SECS}s into the room, ${BODY}-byte bodies; TTD = send -> the last of the N copies (sender's echo included); p99 is nearest-rank over $((RATE * MSG_SECS)) messages"
 echo "cpu us/copy = process CPU during the phase / (messages x members); srv = ejabberd or Prosody, comp = our component"
 echo "idle ms/s = CPU ms per second with the room quiet (3 s before the phase): the fixed part inside the per-copy figures"
-printf '%-26s %6s %8s %6s %9s %9s %9s %10s %12s %13s %12s %12s\n' system members setup_s incompl ttd_p50 ttd_p99 ttd_max copy_p50 srv_us/copy comp_us/copy srv_idle_ms/s comp_idle_ms/s
+echo "first_p50 = median over messages of the FIRST copy's latency (send -> through the server (and component) -> one member); ttd - first = the fan-out"
+printf '%-26s %6s %8s %6s %9s %9s %9s %10s %10s %12s %13s %12s %12s\n' system members setup_s incompl ttd_p50 ttd_p99 ttd_max copy_p50 first_p50 srv_us/copy comp_us/copy srv_idle_ms/s comp_idle_ms/s
 for n in "${SZ[@]}"; do
     for sys in "${SYSTEMS[@]}"; do
         st=$(v "$sys,$n,status")
         if [ "$st" != ok ] && [ "$(v "$sys,$n,sent")" = NA ]; then
             printf '%-26s %6s %s\n' "$(desc "$sys")" "$n" "$st"; continue
         fi
-        printf '%-26s %6s %8s %6s %9s %9s %9s %10s %12s %13s %12s %12s\n' "$(desc "$sys")" "$n" "$(v "$sys,$n,setup_s")" \
+        printf '%-26s %6s %8s %6s %9s %9s %9s %10s %10s %12s %13s %12s %12s\n' "$(desc "$sys")" "$n" "$(v "$sys,$n,setup_s")" \
             "$(v "$sys,$n,incomplete")" "$(v "$sys,$n,ttd_p50_ms")" "$(v "$sys,$n,ttd_p99_ms")" "$(v "$sys,$n,ttd_max_ms")" \
-            "$(v "$sys,$n,copy_p50_ms")" "$(per_copy "$(v "$sys,$n,cpu_server_ms")" "$(v "$sys,$n,sent")" "$n")" \
+            "$(v "$sys,$n,copy_p50_ms")" "$(v "$sys,$n,first_p50_ms")" "$(per_copy "$(v "$sys,$n,cpu_server_ms")" "$(v "$sys,$n,sent")" "$n")" \
             "$(per_copy "$(v "$sys,$n,cpu_comp_ms")" "$(v "$sys,$n,sent")" "$n")" \
             "$(v "$sys,$n,idle_server")" "$(v "$sys,$n,idle_comp")"
     done
 done
 echo
-echo "Churn: every member reconnects once per ${PERIOD}s of bench time = every ${REAL_PERIOD}s real (time scale x$((REAL_PERIOD / PERIOD))), $CYCLES cycle(s)"
-echo "room B/member/h = bytes a member receives after its logins (presence, room notices), per real hour; login B = the login exchange (same on all systems)"
-echo "cpu = server + component during the phase; %core real = that CPU spread over the real ${REAL_PERIOD}s per cycle"
+echo "Churn: each member reconnects once per ${PERIOD}s of bench time = every ${REAL_PERIOD}s real (time scale x$((REAL_PERIOD / PERIOD))); min(N, $CHURN_MAX) reconnections at that rate, spread over the room"
+echo "room B/member/h = bytes the members receive after their logins (presence, room notices) per reconnection = per member per cycle, x6 per real hour; login B = the login exchange (same on all systems)"
+echo "cpu = server + component during the phase; %core real = N reconnections' CPU spread over the real ${REAL_PERIOD}s"
 printf '%-26s %6s %6s %6s %8s %16s %14s %12s %12s %11s\n' system members done failed secs room_B/member/h login_B/mbr/h cpu_ms/recon srv+comp_ms %core_real
 for n in "${SZ[@]}"; do
     for sys in "${SYSTEMS[@]}"; do
@@ -438,7 +448,19 @@ echo "At $K members (ratios ours / theirs: lower is better for ours):"
 for x in ejmuc prosody; do
     echo "  vs $(desc $x): ttd p50 $(ratio "$(v "light,$K,ttd_p50_ms")" "$(v "$x,$K,ttd_p50_ms")"), ttd p99 $(ratio "$(v "light,$K,ttd_p99_ms")" "$(v "$x,$K,ttd_p99_ms")"), churn room bytes $(ratio "$(v "light,$K,ch_room_bytes_per_member_hour")" "$(v "$x,$K,ch_room_bytes_per_member_hour")"), churn cpu/reconnect $(ratio "$(v "light,$K,ch_cpu_ms_per_reconnect")" "$(v "$x,$K,ch_cpu_ms_per_reconnect")")"
 done
-echo "  where the MUC Light time goes (message phase, us per copy): ejabberd $(per_copy "$(v "light,$K,cpu_server_ms")" "$(v "light,$K,sent")" $K), component $(per_copy "$(v "light,$K,cpu_comp_ms")" "$(v "light,$K,sent")" $K)"
+echo "  where the MUC Light time goes (message phase, us per copy): ejabberd $(per_copy "$(v "light,$K,cpu_server_ms")" "$(v "light,$K,sent")" $K), component $(per_copy "$(v "light,$K,cpu_comp_ms")" "$(v "light,$K,sent")" $K); ejabberd's own mod_muc: $(per_copy "$(v "ejmuc,$K,cpu_server_ms")" "$(v "ejmuc,$K,sent")" $K)"
+echo "  latency (p50, ms): first copy $(v "light,$K,first_p50_ms") (ejabberd mod_muc $(v "ejmuc,$K,first_p50_ms"), Prosody $(v "prosody,$K,first_p50_ms")), last copy $(v "light,$K,ttd_p50_ms") (ejabberd mod_muc $(v "ejmuc,$K,ttd_p50_ms"), Prosody $(v "prosody,$K,ttd_p50_ms"))"
+for n in "${SZ[@]}"; do
+    [ "$(v "light,$n,threads")" = NA ] || echo "  component CPU by thread at $n members (ms in the message phase): $(v "light,$n,threads")"
+done
+# the per-broadcast fixed part (storage commit, index) apart: the slope
+# between the smallest room and the 1,000-member one
+if [ "$(v "light,${SZ[0]},cpu_comp_ms")" != NA ] && [ "$(v "light,$K,cpu_comp_ms")" != NA ] && [ "${SZ[0]}" != $K ]; then
+    echo "  component CPU per broadcast: $(awk -v c="$(v "light,${SZ[0]},cpu_comp_ms")" -v s="$(v "light,${SZ[0]},sent")" 'BEGIN { printf "%.2f", c / s }') ms at ${SZ[0]} members," \
+        "$(awk -v c="$(v "light,$K,cpu_comp_ms")" -v s="$(v "light,$K,sent")" 'BEGIN { printf "%.2f", c / s }') ms at $K;" \
+        "marginal per member $(awk -v a="$(v "light,${SZ[0]},cpu_comp_ms")" -v sa="$(v "light,${SZ[0]},sent")" -v b="$(v "light,$K,cpu_comp_ms")" -v sb="$(v "light,$K,sent")" -v na="${SZ[0]}" -v nb=$K \
+            'BEGIN { printf "%.2f", (b / sb - a / sa) * 1000 / (nb - na) }') us"
+fi
 echo "summary: ttd1000_p50_ms=$(v "light,$K,ttd_p50_ms")" \
     "ttd1000_vs_ejabberd_muc=$(ratio "$(v "light,$K,ttd_p50_ms")" "$(v "ejmuc,$K,ttd_p50_ms")")" \
     "ttd1000_vs_prosody_muc=$(ratio "$(v "light,$K,ttd_p50_ms")" "$(v "prosody,$K,ttd_p50_ms")")" \

@@ -84,6 +84,9 @@ struct Opts {
     churn_period: f64,
     /// room mode: reconnect cycles in the churn phase (0: no churn).
     churn_cycles: usize,
+    /// room mode: at most this many reconnections (a sample of the cycles,
+    /// at the same rate; 0: all).
+    churn_max: usize,
     /// room mode: the real-time period the churn period stands for.
     churn_real_secs: f64,
     /// room mode: `name=pid` whose CPU time is read around each phase.
@@ -100,7 +103,7 @@ fn usage() -> ! {
          [--rate MSGS_PER_S] [--msg-secs S] [--body-bytes B] [--handshakes K] \
          [--hs-concurrency C] [--timeout-secs 30] [--max-secs 3600]\n\
          room mode: xmpp-accel-loadgen room ... --system muclight|muc --room ROOM@DOMAIN \
-         [--join-concurrency 20] [--churn-period S] [--churn-cycles K] [--churn-real-secs 600] \
+         [--join-concurrency 20] [--churn-period S] [--churn-cycles K] [--churn-max M] [--churn-real-secs 600] \
          [--cpu-pids name=PID,...] [--drain-secs 30]"
     );
     std::process::exit(2)
@@ -137,6 +140,7 @@ fn parse_opts() -> Opts {
         join_concurrency: 20,
         churn_period: 20.0,
         churn_cycles: 0,
+        churn_max: 0,
         churn_real_secs: 600.0,
         cpu_pids: Vec::new(),
         drain_secs: 30,
@@ -174,6 +178,7 @@ fn parse_opts() -> Opts {
             "--join-concurrency" => o.join_concurrency = num(&v).max(1),
             "--churn-period" => o.churn_period = v.parse().unwrap_or_else(|_| usage()),
             "--churn-cycles" => o.churn_cycles = num(&v),
+            "--churn-max" => o.churn_max = num(&v),
             "--churn-real-secs" => o.churn_real_secs = v.parse().unwrap_or_else(|_| usage()),
             "--cpu-pids" => {
                 o.cpu_pids = v

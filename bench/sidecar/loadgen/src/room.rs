@@ -12,14 +12,17 @@
 //!   sender rotating among the members, each body stamped with its sequence
 //!   number and send time. TTD of a message = send to the LAST of the N
 //!   copies (the sender's echo included). `MSG ...` gives TTD percentiles,
-//!   copies missing after `--drain-secs`, and CPU of `--cpu-pids`.
+//!   the first copy's median (the part before the fan-out), copies missing
+//!   after `--drain-secs`, and CPU of `--cpu-pids`.
 //! - churn (`--churn-cycles` > 0): every member closes its stream and logs in
 //!   again (and, XEP-0045, rejoins) once per `--churn-period` seconds,
 //!   members spread evenly over the period; the period stands for
 //!   `--churn-real-secs` of real time (the talk's 10 minutes). `CHURN ...`
 //!   gives the bytes the members received after their logins (room traffic:
 //!   presence), the login exchange's bytes apart, both per member per real
-//!   hour, and CPU.
+//!   hour, and CPU. `--churn-max M` stops after M reconnections (at the
+//!   same rate, members spread over the room): a member's bytes per cycle
+//!   are the room's bytes per reconnection, so a sample measures them.
 //!
 //! CPU is read from /proc/PID/task/*/schedstat (on-CPU nanoseconds of each
 //! thread, summed), finer than the 10 ms ticks of /proc/PID/stat.
@@ -553,19 +556,23 @@ pub async fn room_mode(o: Opts) {
         let c1 = cpu_snapshot(&o);
         let th = thread_fields(&th0, &comp_threads(&o));
         sh.phase.store(PH_SETUP, Ordering::Relaxed);
-        let mut per: HashMap<u64, (u64, u64)> = HashMap::new();
+        // per message: (copies, last copy, first copy)
+        let mut per: HashMap<u64, (u64, u64, u64)> = HashMap::new();
         let mut all = Vec::with_capacity(expected as usize);
         while let Ok((s, l)) = lat_rx.try_recv() {
-            let e = per.entry(s).or_insert((0, 0));
+            let e = per.entry(s).or_insert((0, 0, u64::MAX));
             e.0 += 1;
             e.1 = e.1.max(l);
+            e.2 = e.2.min(l);
             all.push(l);
         }
+        let mut first: Vec<u64> = per.values().map(|&(_, _, f)| f).collect();
+        first.sort_unstable();
         all.sort_unstable();
         let mut ttd: Vec<u64> = per
             .values()
-            .filter(|(c, _)| *c >= n as u64)
-            .map(|&(_, m)| m)
+            .filter(|(c, _, _)| *c >= n as u64)
+            .map(|&(_, m, _)| m)
             .collect();
         ttd.sort_unstable();
         let complete = ttd.len();
@@ -573,7 +580,7 @@ pub async fn room_mode(o: Opts) {
         println!(
             "MSG members={n} sent={total} send_secs={send_secs:.2} complete={complete} incomplete={} \
              copies={} expected={expected} ttd_p50_ms={:.3} ttd_p99_ms={:.3} ttd_max_ms={:.3} \
-             copy_p50_ms={:.3} copy_p99_ms={:.3} bytes_in={}{cpu}{th}",
+             copy_p50_ms={:.3} copy_p99_ms={:.3} first_p50_ms={:.3} bytes_in={}{cpu}{th}",
             total as usize - complete,
             all.len(),
             pct(&ttd, 50.0),
@@ -581,6 +588,7 @@ pub async fn room_mode(o: Opts) {
             ttd.last().map(|&x| x as f64 / 1e6).unwrap_or(f64::NAN),
             pct(&all, 50.0),
             pct(&all, 99.0),
+            pct(&first, 50.0),
             sh.bytes_msg.load(Ordering::Relaxed),
         );
     }
@@ -592,7 +600,10 @@ pub async fn room_mode(o: Opts) {
         sh.bytes_churn.store(0, Ordering::Relaxed);
         sh.phase.store(PH_CHURN, Ordering::Relaxed);
         let t0 = Instant::now();
-        let total = n * o.churn_cycles;
+        let mut total = n * o.churn_cycles;
+        if o.churn_max > 0 {
+            total = total.min(o.churn_max);
+        }
         let (mut next, mut done, mut failed) = (0usize, 0usize, 0usize);
         let mut login_bytes = 0u64;
         // XEP-0045: a reconnection is done when the rejoin's self-presence is back
@@ -600,16 +611,18 @@ pub async fn room_mode(o: Opts) {
         let mut tick = tokio::time::interval(Duration::from_millis(5));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let hard_end = Instant::now()
-            + Duration::from_secs_f64(o.churn_period * o.churn_cycles as f64)
+            + Duration::from_secs_f64(o.churn_period * total as f64 / n as f64)
             + Duration::from_secs(o.wait_secs);
         while done + failed < total && Instant::now() < hard_end {
             tokio::select! {
                 _ = tick.tick() => {
                     let el = t0.elapsed().as_secs_f64();
                     while next < total {
-                        // reconnection k of member i at (k + i/n) periods
-                        let (k, i) = (next / n, next % n);
-                        let at = (k as f64 + i as f64 / n as f64) * o.churn_period;
+                        // reconnection number `next` at next/n periods (n a
+                        // period, the full cycles' rate); its member: the
+                        // sample spread evenly over the room
+                        let at = next as f64 / n as f64 * o.churn_period;
+                        let i = if total >= n { next % n } else { next * n / total };
                         if at > el {
                             break;
                         }
@@ -646,7 +659,9 @@ pub async fn room_mode(o: Opts) {
         sh.phase.store(PH_SETUP, Ordering::Relaxed);
         let c1 = cpu_snapshot(&o);
         let bytes = sh.bytes_churn.load(Ordering::Relaxed);
-        let cycles = o.churn_cycles as f64;
+        // a member's share of one cycle (each member reconnecting once) is
+        // what the room received per reconnection: bytes / reconnections
+        let done_f = done.max(1) as f64;
         let per_hour = 3600.0 / o.churn_real_secs;
         let (cpu, ms) = cpu_fields(&o, &c0, &c1);
         let cpu_total: f64 = ms.iter().sum();
@@ -658,11 +673,11 @@ pub async fn room_mode(o: Opts) {
             o.churn_period,
             o.churn_real_secs,
             o.churn_real_secs / o.churn_period,
-            bytes as f64 / n as f64 / cycles * per_hour,
-            login_bytes as f64 / n as f64 / cycles * per_hour,
-            cpu_total / total.max(1) as f64,
-            // one cycle of n reconnections takes churn_real_secs in real time
-            cpu_total / 1000.0 / cycles / o.churn_real_secs * 100.0,
+            bytes as f64 / done_f * per_hour,
+            login_bytes as f64 / done_f * per_hour,
+            cpu_total / done_f,
+            // n reconnections take churn_real_secs in real time
+            cpu_total / done_f * n as f64 / 1000.0 / o.churn_real_secs * 100.0,
         );
     }
     for tx in &txs {
