@@ -34,7 +34,7 @@
 #                        reconnection, so the sample measures them (0: all N)
 #   BENCH_MUC_MAX        largest XEP-0045 room tried (default 1000): the joins
 #                        alone cost N^2 presence stanzas (5,000: 25 million,
-#                        over an hour on ejabberd at the ~10,000/s measured here)
+#                        some 20 min on ejabberd and 2 h on Prosody here)
 #   BENCH_QUICK=1        smoke run: sizes 100,1000, 10 s of messages, 10 s churn period
 #   SIDECAR_BIN, LOADGEN_BIN   defaults target/release/...
 #   BENCH_KEEP=1         keep the work dir (/tmp/bench-muclight.*)
