@@ -45,7 +45,7 @@ use super::escape::{
 };
 use super::limits::Limits;
 use super::namespaces::Scopes;
-use super::tag::{scan_end, scan_start, AttrRange, Scan};
+use super::tag::{is_ascii_name_start, scan_end, scan_start, AttrRange, Scan, COLON, OTHER};
 use super::tape::{Event, Item, Tape};
 use memchr::{memchr, memrchr};
 use quick_xml::errors::{Error as QxError, SyntaxError};
@@ -443,9 +443,15 @@ impl Parser {
                 name_end,
                 len,
                 empty,
+                names,
             }) => {
                 self.end_segment();
-                self.start_tag(&rest[1..name_end], rest, &attrs, len, empty)
+                let tag = Tag {
+                    buf: rest,
+                    attrs: &attrs,
+                    names,
+                };
+                self.start_tag(&rest[1..name_end], tag, len, empty)
                     .map(|_| Step::Advance(len))
             }
             Ok(_) => Ok(Step::Wait),
@@ -636,22 +642,21 @@ impl Parser {
         Ok(())
     }
 
-    /// A start tag named `name`; `buf` holds the tag, `attrs` its attributes' ranges in `buf`.
+    /// A start tag named `name` of `len` bytes.
     fn start_tag(
         &mut self,
         name: &[u8],
-        buf: &[u8],
-        attrs: &[AttrRange],
+        tag: Tag<'_>,
         len: usize,
         empty: bool,
     ) -> Result<(), XmlError> {
-        check_name(name)?;
+        tag.check_name(name)?;
         if self.open_lens.is_empty() {
             match self.mode {
                 Mode::Stream
                     if self.stream_name.is_none() || self.stream_name.as_deref() == Some(name) =>
                 {
-                    return self.stream_header(name, buf, attrs, len, empty);
+                    return self.stream_header(name, tag, len, empty);
                 }
                 Mode::Document if self.root_done => return Err(XmlError::JunkAfterRoot),
                 _ => {}
@@ -662,7 +667,7 @@ impl Parser {
         } else if self.open_lens.len() >= self.limits.max_depth {
             return Err(XmlError::TooDeep(self.limits.max_depth));
         }
-        self.push_start(name, buf, attrs)?;
+        self.push_start(name, tag)?;
         if empty {
             self.scopes.close();
             self.tape.items.push(Item::End);
@@ -679,8 +684,7 @@ impl Parser {
     fn stream_header(
         &mut self,
         name: &[u8],
-        buf: &[u8],
-        attrs: &[AttrRange],
+        tag: Tag<'_>,
         len: usize,
         empty: bool,
     ) -> Result<(), XmlError> {
@@ -691,7 +695,7 @@ impl Parser {
         let first = self.tape.items.len();
         // a new stream header starts a new namespace scope
         self.scopes.clear();
-        self.push_start(name, buf, attrs)?;
+        self.push_start(name, tag)?;
         self.tape
             .events
             .push(Event::StreamStart(first..self.tape.items.len()));
@@ -706,17 +710,18 @@ impl Parser {
     }
 
     /// Pushes a `Start` item and its attributes.
-    fn push_start(
-        &mut self,
-        name: &[u8],
-        buf: &[u8],
-        ranges: &[AttrRange],
-    ) -> Result<(), XmlError> {
+    fn push_start(&mut self, name: &[u8], tag: Tag<'_>) -> Result<(), XmlError> {
+        let Tag {
+            buf,
+            attrs: ranges,
+            names,
+        } = tag;
         let name = self.tape.push_bytes(name);
         let at = self.tape.items.len();
         self.tape.items.push(Item::Start { name, attrs: 0 });
         let mut count = 0u32;
-        let mut prefixed = memchr(b':', self.tape.get(name)).is_some();
+        // the scan saw every byte of the names: a ':' among them is a prefix
+        let prefixed = names & COLON != 0;
         for r in ranges {
             let key = &buf[r.name.0 as usize..r.name.1 as usize];
             let raw = &buf[r.value.0 as usize..r.value.1 as usize];
@@ -724,8 +729,7 @@ impl Parser {
             if count as usize > self.limits.max_attrs {
                 return Err(XmlError::TooManyAttributes(self.limits.max_attrs));
             }
-            check_name(key)?;
-            prefixed |= memchr(b':', key).is_some();
+            tag.check_name(key)?;
             let tape = &self.tape;
             let duplicate = tape.items[at + 1..]
                 .iter()
@@ -820,6 +824,29 @@ impl Parser {
             self.root_done = true;
         }
         Ok(())
+    }
+}
+
+/// A start tag as scanned: its bytes, its attributes' ranges in them, and
+/// the classes of its names' bytes.
+#[derive(Clone, Copy)]
+struct Tag<'b> {
+    buf: &'b [u8],
+    attrs: &'b [AttrRange],
+    names: u8,
+}
+
+impl Tag<'_> {
+    /// Checks that `name` (the element's or an attribute's, from this tag)
+    /// is an XML `Name`. When the scan saw only ASCII name characters in
+    /// the tag's names, only the first byte needs a look (it may not be a
+    /// digit, `-` or `.`); otherwise the full check runs.
+    #[inline]
+    fn check_name(&self, name: &[u8]) -> Result<(), XmlError> {
+        match name.first() {
+            Some(&b) if self.names & OTHER == 0 && is_ascii_name_start(b) => Ok(()),
+            _ => check_name(name),
+        }
     }
 }
 

@@ -13,22 +13,50 @@
 use super::error::{lossy, XmlError};
 use memchr::memchr2;
 
-/// Where a name ends: white space, `/`, `>`, `=`, quotes, `<`.
-const fn delimiters() -> [bool; 256] {
-    let mut t = [false; 256];
-    t[b' ' as usize] = true;
-    t[b'\t' as usize] = true;
-    t[b'\n' as usize] = true;
-    t[b'\r' as usize] = true;
-    t[b'/' as usize] = true;
-    t[b'>' as usize] = true;
-    t[b'=' as usize] = true;
-    t[b'\'' as usize] = true;
-    t[b'"' as usize] = true;
-    t[b'<' as usize] = true;
+/// Byte classes of the name scan, as bits: a name ends at a `DELIMITER`
+/// (white space, `/`, `>`, `=`, quotes, `<`); `COLON` and `OTHER` are
+/// or-ed into [`Scan::Start::names`] for every byte of the tag's names.
+const PLAIN: u8 = 0;
+/// `:` (a prefixed name).
+pub const COLON: u8 = 1;
+/// A byte that is neither an ASCII name character nor a delimiter
+/// (non-ASCII, or an ASCII byte names cannot hold): the names need the
+/// full [`super::chars::check_name`].
+pub const OTHER: u8 = 2;
+const DELIMITER: u8 = 4;
+
+const fn name_classes() -> [u8; 256] {
+    let mut t = [OTHER; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        if c.is_ascii_alphanumeric() || c == b'-' || c == b'.' || c == b'_' {
+            t[b] = PLAIN;
+        }
+        b += 1;
+    }
+    t[b':' as usize] = COLON;
+    t[b' ' as usize] = DELIMITER;
+    t[b'\t' as usize] = DELIMITER;
+    t[b'\n' as usize] = DELIMITER;
+    t[b'\r' as usize] = DELIMITER;
+    t[b'/' as usize] = DELIMITER;
+    t[b'>' as usize] = DELIMITER;
+    t[b'=' as usize] = DELIMITER;
+    t[b'\'' as usize] = DELIMITER;
+    t[b'"' as usize] = DELIMITER;
+    t[b'<' as usize] = DELIMITER;
     t
 }
-const DELIMITER: [bool; 256] = delimiters();
+const NAME_CLASS: [u8; 256] = name_classes();
+
+/// True when `b` may start a name that is made of ASCII name characters
+/// only (letters, `_`, `:`); with [`Scan::Start::names`] free of `OTHER`,
+/// a name whose first byte passes this is a valid XML `Name`.
+#[inline]
+pub fn is_ascii_name_start(b: u8) -> bool {
+    b.is_ascii_alphabetic() || b == b'_' || b == b':'
+}
 
 #[inline]
 fn is_space(b: u8) -> bool {
@@ -49,21 +77,32 @@ pub enum Scan {
     Incomplete,
     /// A start tag of `len` bytes; its name is `buf[1..name_end]`; its
     /// attributes were pushed to the caller's vector. `empty` for `<a/>`.
+    /// `names`: the [`COLON`] and [`OTHER`] bits of the bytes of the
+    /// element's and the attributes' names.
     Start {
         name_end: usize,
         len: usize,
         empty: bool,
+        names: u8,
     },
     /// An end tag of `len` bytes; its name is `buf[2..name_end]`.
     End { name_end: usize, len: usize },
 }
 
+/// Where the name starting at `from` ends; or-s its bytes' classes into `classes`.
 #[inline]
-fn name_end(buf: &[u8], from: usize) -> usize {
+fn scan_name(buf: &[u8], from: usize, classes: &mut u8) -> usize {
     let mut i = from;
-    while i < buf.len() && !DELIMITER[buf[i] as usize] {
+    let mut acc = PLAIN;
+    while i < buf.len() {
+        let c = NAME_CLASS[buf[i] as usize];
+        if c == DELIMITER {
+            break;
+        }
+        acc |= c;
         i += 1;
     }
+    *classes |= acc;
     i
 }
 
@@ -90,7 +129,8 @@ fn malformed(buf: &[u8], at: usize, what: &str) -> XmlError {
 /// `/`, `!` or `?`), pushing its attributes' ranges to `attrs`.
 pub fn scan_start(buf: &[u8], attrs: &mut Vec<AttrRange>) -> Result<Scan, XmlError> {
     attrs.clear();
-    let name_end = name_end(buf, 1);
+    let mut names = PLAIN;
+    let name_end = scan_name(buf, 1, &mut names);
     if name_end == buf.len() {
         return Ok(Scan::Incomplete);
     }
@@ -109,6 +149,7 @@ pub fn scan_start(buf: &[u8], attrs: &mut Vec<AttrRange>) -> Result<Scan, XmlErr
                     name_end,
                     len: after_space + 1,
                     empty: false,
+                    names,
                 })
             }
             b'/' => {
@@ -118,6 +159,7 @@ pub fn scan_start(buf: &[u8], attrs: &mut Vec<AttrRange>) -> Result<Scan, XmlErr
                         name_end,
                         len: after_space + 2,
                         empty: true,
+                        names,
                     }),
                     Some(_) => Err(malformed(buf, after_space, "'>' expected after '/'")),
                 };
@@ -133,7 +175,7 @@ pub fn scan_start(buf: &[u8], attrs: &mut Vec<AttrRange>) -> Result<Scan, XmlErr
         }
         // attribute name
         let n0 = after_space;
-        let n1 = name_end_attr(buf, n0);
+        let n1 = scan_name(buf, n0, &mut names);
         if n1 == buf.len() {
             return Ok(Scan::Incomplete);
         }
@@ -176,15 +218,10 @@ pub fn scan_start(buf: &[u8], attrs: &mut Vec<AttrRange>) -> Result<Scan, XmlErr
     }
 }
 
-/// An attribute name ends at white space or `=` (other delimiters are errors later).
-#[inline]
-fn name_end_attr(buf: &[u8], from: usize) -> usize {
-    name_end(buf, from)
-}
-
 /// Scans an end tag at `buf[0..2] == b"</"`.
 pub fn scan_end(buf: &[u8]) -> Result<Scan, XmlError> {
-    let name_end = name_end(buf, 2);
+    let mut classes = PLAIN;
+    let name_end = scan_name(buf, 2, &mut classes);
     if name_end == buf.len() {
         return Ok(Scan::Incomplete);
     }
@@ -227,7 +264,8 @@ mod tests {
                 Scan::Start {
                     name_end: 2,
                     len: 3,
-                    empty: false
+                    empty: false,
+                    names: 0
                 },
                 vec![]
             )
@@ -237,7 +275,8 @@ mod tests {
             Scan::Start {
                 name_end: 2,
                 len: 4,
-                empty: true
+                empty: true,
+                names: 0
             }
         );
         assert_eq!(
@@ -245,7 +284,8 @@ mod tests {
             Scan::Start {
                 name_end: 2,
                 len: 5,
-                empty: true
+                empty: true,
+                names: 0
             }
         );
         let (scan, attrs) = start("<p:m x='1' y = \"a'b\"\t/>").unwrap();
@@ -254,7 +294,8 @@ mod tests {
             Scan::Start {
                 name_end: 4,
                 len: 23,
-                empty: true
+                empty: true,
+                names: COLON
             }
         );
         assert_eq!(
