@@ -19,6 +19,7 @@
 
 use crate::atoms;
 use crate::budget;
+use crate::intern::Interner;
 use crate::term::{binary, tuple};
 use crate::xml_fxml::{
     error_reason, is_limit, stream_end_term, stream_start_term, Shape, StanzaBuilder,
@@ -279,16 +280,18 @@ impl State {
                         return;
                     }
                     self.emit(caller, false, |env, s| {
-                        let mut sink = s.builder.sink(env, s.shape);
-                        let declarations = s.shape == Shape::Records;
-                        normalize_into(
-                            s.parser.tape(),
-                            range,
-                            &s.namespaces,
-                            declarations,
-                            &mut sink,
-                        );
-                        let el = sink.finish();
+                        let el = Interner::with(env, |names| {
+                            let mut sink = s.builder.sink(env, s.shape, names);
+                            let declarations = s.shape == Shape::Records;
+                            normalize_into(
+                                s.parser.tape(),
+                                range,
+                                &s.namespaces,
+                                declarations,
+                                &mut sink,
+                            );
+                            sink.finish()
+                        });
                         match s.shape {
                             Shape::Records => tuple(
                                 env,

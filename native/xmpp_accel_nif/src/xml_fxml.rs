@@ -9,7 +9,9 @@
 
 use crate::atoms;
 use crate::budget;
+use crate::intern::Interner;
 use crate::term::{binary, list, list_cell, map, tuple, tuple_fields, wrap, NotAList};
+use crate::xml_exml::{consume_estimate, with_out_buffer};
 use rustler::sys::ErlNifTerm as ERL_NIF_TERM;
 use rustler::{Binary, Env, NifResult, Term};
 use std::ops::Range;
@@ -26,49 +28,49 @@ pub enum Shape {
     Maps,
 }
 
-/// The attributes of the element starting at item `at`, as `(name, value)`.
-fn attrs_of(tape: &Tape, at: usize, count: usize) -> impl Iterator<Item = (&[u8], &[u8])> + Clone {
-    tape.items[at + 1..at + 1 + count]
-        .iter()
-        .filter_map(move |it| match *it {
-            Item::Attr { name, value } => Some((tape.get(name), tape.get(value))),
-            _ => None,
-        })
+/// The attributes among the items `attrs`, as `(name, value)`.
+fn attrs_of(tape: &Tape, attrs: Range<usize>) -> impl Iterator<Item = (&[u8], &[u8])> + Clone {
+    tape.items[attrs].iter().filter_map(move |it| match *it {
+        Item::Attr { name, value } => Some((tape.get(name), tape.get(value))),
+        _ => None,
+    })
 }
 
-/// `[{Name, Value}]` (or a map with `Maps`) of the element starting at
-/// item `at`; declarations first when `reorder`. `scratch` is working space.
+/// `[{Name, Value}]` (or a map with `Maps`) of the `Attr` items `attrs`,
+/// declarations first; names shared through `names`. With `drop_undeclare`, an
+/// `xmlns=''` (undeclaring the default namespace) is left out, as fast_xml's
+/// `parse_element` leaves it out (expat reports that declaration with no
+/// URI, and fast_xml's whole-element parse writes no attribute for it).
+/// `scratch` is working space.
 pub fn attrs_term(
     env: Env<'_>,
     shape: Shape,
+    names: &mut Interner<'_, '_>,
     tape: &Tape,
-    at: usize,
-    count: usize,
-    reorder: bool,
+    attrs: Range<usize>,
+    drop_undeclare: bool,
     scratch: &mut Vec<ERL_NIF_TERM>,
 ) -> ERL_NIF_TERM {
     let is_decl = |k: &[u8]| k == b"xmlns" || k.starts_with(b"xmlns:");
     let base = scratch.len();
-    // passes: declarations then the others when reordering, else one pass
-    let passes: &[Option<bool>] = if reorder {
-        &[Some(true), Some(false)]
-    } else {
-        &[None]
-    };
-    for pass in passes {
-        for (k, v) in attrs_of(tape, at, count) {
-            if pass.is_some_and(|decls| decls != is_decl(k)) {
+    // passes: declarations, then the others
+    for decls in [true, false] {
+        for (k, v) in attrs_of(tape, attrs.clone()) {
+            if decls != is_decl(k) {
+                continue;
+            }
+            if drop_undeclare && v.is_empty() && k == b"xmlns" {
                 continue;
             }
             match shape {
-                Shape::Records => scratch.push(tuple(env, &[binary(env, k), binary(env, v)])),
+                Shape::Records => scratch.push(tuple(env, &[names.binary(k), binary(env, v)])),
                 Shape::Maps => {
                     // fast_xml's maps lose the declarations it read (it updates
                     // keys that are not there yet); only those it adds remain
-                    if reorder && is_decl(k) {
+                    if is_decl(k) {
                         continue;
                     }
-                    scratch.push(binary(env, k));
+                    scratch.push(names.binary(k));
                     scratch.push(binary(env, v));
                 }
             }
@@ -110,9 +112,9 @@ fn struct_term(env: Env<'_>, module: &str, fields: &[(&str, ERL_NIF_TERM)]) -> E
 pub fn element_term(
     env: Env<'_>,
     shape: Shape,
+    names: &mut Interner<'_, '_>,
     tape: &Tape,
     range: Range<usize>,
-    reorder: bool,
 ) -> ERL_NIF_TERM {
     let xmlel = atoms::xmlel().to_term(env).as_c_arg();
     let xmlcdata = atoms::xmlcdata().to_term(env).as_c_arg();
@@ -122,9 +124,16 @@ pub fn element_term(
     while i < range.end {
         match tape.items[i] {
             Item::Start { name, attrs } => {
-                let attrs_t =
-                    attrs_term(env, shape, tape, i, attrs as usize, reorder, &mut children);
-                open.push((binary(env, tape.get(name)), attrs_t, children.len()));
+                let attrs_t = attrs_term(
+                    env,
+                    shape,
+                    names,
+                    tape,
+                    i + 1..i + 1 + attrs as usize,
+                    true,
+                    &mut children,
+                );
+                open.push((names.binary(tape.get(name)), attrs_t, children.len()));
                 i += attrs as usize;
             }
             Item::Attr { .. } => {}
@@ -176,8 +185,14 @@ pub struct StanzaBuilder {
 }
 
 impl StanzaBuilder {
-    /// A sink that builds in `env`; [`StanzaTerms::finish`] gives the term.
-    pub fn sink<'s, 'e>(&'s mut self, env: Env<'e>, shape: Shape) -> StanzaTerms<'s, 'e> {
+    /// A sink that builds in `env`, sharing equal short names through
+    /// `names`; [`StanzaTerms::finish`] gives the term.
+    pub fn sink<'s, 'e, 'n, 't>(
+        &'s mut self,
+        env: Env<'e>,
+        shape: Shape,
+        names: &'n mut Interner<'e, 't>,
+    ) -> StanzaTerms<'s, 'e, 'n, 't> {
         self.terms.clear();
         self.open.clear();
         StanzaTerms {
@@ -186,20 +201,22 @@ impl StanzaBuilder {
             xmlel: atoms::xmlel().to_term(env).as_c_arg(),
             xmlcdata: atoms::xmlcdata().to_term(env).as_c_arg(),
             b: self,
+            names,
         }
     }
 }
 
 /// A [`StanzaBuilder`] at work in one env.
-pub struct StanzaTerms<'s, 'e> {
+pub struct StanzaTerms<'s, 'e, 'n, 't> {
     env: Env<'e>,
     shape: Shape,
     xmlel: ERL_NIF_TERM,
     xmlcdata: ERL_NIF_TERM,
     b: &'s mut StanzaBuilder,
+    names: &'n mut Interner<'e, 't>,
 }
 
-impl StanzaTerms<'_, '_> {
+impl StanzaTerms<'_, '_, '_, '_> {
     /// The stanza's element (the `error` atom if none was walked).
     pub fn finish(self) -> ERL_NIF_TERM {
         self.b
@@ -210,18 +227,19 @@ impl StanzaTerms<'_, '_> {
     }
 }
 
-impl StanzaSink for StanzaTerms<'_, '_> {
+impl StanzaSink for StanzaTerms<'_, '_, '_, '_> {
     fn start(&mut self, name: &[u8]) {
-        self.b.name = binary(self.env, name);
+        self.b.name = self.names.binary(name);
         self.b.attrs_at = self.b.terms.len();
     }
 
     fn attr(&mut self, name: &[u8], value: &[u8]) {
         let (env, terms) = (self.env, &mut self.b.terms);
+        let name = self.names.binary(name);
         match self.shape {
-            Shape::Records => terms.push(tuple(env, &[binary(env, name), binary(env, value)])),
+            Shape::Records => terms.push(tuple(env, &[name, binary(env, value)])),
             Shape::Maps => {
-                terms.push(binary(env, name));
+                terms.push(name);
                 terms.push(binary(env, value));
             }
         }
@@ -275,7 +293,10 @@ pub fn stream_start_term(env: Env<'_>, shape: Shape, tape: &Tape, at: usize) -> 
         return atoms::error().to_term(env).as_c_arg();
     };
     let name = binary(env, tape.get(name));
-    let attrs = attrs_term(env, shape, tape, at, attrs as usize, true, &mut Vec::new());
+    let attrs = Interner::with(env, |names| {
+        let attrs = at + 1..at + 1 + attrs as usize;
+        attrs_term(env, shape, names, tape, attrs, false, &mut Vec::new())
+    });
     match shape {
         Shape::Records => tuple(
             env,
@@ -414,7 +435,9 @@ fn parse_element_with<'a>(
     let result = parser.feed(input).and_then(|_| parser.finish());
     let term = match (result, parser.tape().events.first()) {
         (Ok(()), Some(xmpp_accel_core::xml::Event::Element(range))) => {
-            element_term(env, shape, parser.tape(), range.clone(), true)
+            Interner::with(env, |names| {
+                element_term(env, shape, names, parser.tape(), range.clone())
+            })
         }
         (Ok(()), _) => tuple(env, &[error, error_reason(env, &XmlError::UnexpectedEof)]),
         (Err(e), _) => tuple(env, &[error, error_reason(env, &e)]),
@@ -429,10 +452,10 @@ fn fxml_parse_element<'a>(
     input: Binary<'a>,
     options: Term<'a>,
 ) -> NifResult<Term<'a>> {
-    let _slice = budget::Timeslice::start(env);
     if input.len() > budget::PARSE_BYTES {
         return Ok(atoms::dirty().to_term(env));
     }
+    consume_estimate(env, input.len());
     parse_element_impl(env, input, Some(options))
 }
 
@@ -562,18 +585,22 @@ fn to_binary_impl<'a>(
     header: bool,
     limit: Option<usize>,
 ) -> NifResult<Term<'a>> {
-    let mut out = Vec::with_capacity(256);
-    match write_fxml(env, el.as_c_arg(), header, limit, &mut out) {
-        Ok(()) => Ok(wrap(env, binary(env, &out))),
-        Err(Walk::BadArg) => Err(rustler::Error::BadArg),
-        Err(Walk::TooBig) => Ok(atoms::dirty().to_term(env)),
-    }
+    with_out_buffer(|out| {
+        let result = write_fxml(env, el.as_c_arg(), header, limit, out);
+        if limit.is_some() {
+            consume_estimate(env, 2 * out.len());
+        }
+        match result {
+            Ok(()) => Ok(wrap(env, binary(env, out))),
+            Err(Walk::BadArg) => Err(rustler::Error::BadArg),
+            Err(Walk::TooBig) => Ok(atoms::dirty().to_term(env)),
+        }
+    })
 }
 
 /// `fxml:element_to_binary/1`; `dirty` when large; `badarg` on a bad element.
 #[rustler::nif(name = "fxml_element_to_binary")]
 fn fxml_element_to_binary<'a>(env: Env<'a>, el: Term<'a>) -> NifResult<Term<'a>> {
-    let _slice = budget::Timeslice::start(env);
     to_binary_impl(env, el, false, Some(budget::SERIALISE_BYTES))
 }
 
@@ -586,7 +613,6 @@ fn fxml_element_to_binary_dirty<'a>(env: Env<'a>, el: Term<'a>) -> NifResult<Ter
 /// `fxml:element_to_header/1`: `<?xml version='1.0'?><name attrs>`.
 #[rustler::nif(name = "fxml_element_to_header")]
 fn fxml_element_to_header<'a>(env: Env<'a>, el: Term<'a>) -> NifResult<Term<'a>> {
-    let _slice = budget::Timeslice::start(env);
     to_binary_impl(env, el, true, Some(budget::SERIALISE_BYTES))
 }
 
