@@ -24,7 +24,9 @@ diff_test_() ->
                      [{"parse_element: same verdict, same tree", {timeout, 300, fun() -> parse_element(P) end}},
                       {"element_to_binary: same bytes", {timeout, 300, fun() -> serialise(P) end}},
                       {"fxml_stream in random chunks: same events", {timeout, 300, fun() -> stream(P) end}},
-                      {"malformed input: errors in both", {timeout, 60, fun() -> malformed(P) end}}]
+                      {"malformed input: errors in both", {timeout, 60, fun() -> malformed(P) end}},
+                      {"xmlns='' (undeclared default namespace): same tree and events",
+                       {timeout, 60, fun() -> undeclared_default(P) end}}]
              end}
     end.
 
@@ -81,6 +83,25 @@ cut(Bin, Max) ->
     N = min(byte_size(Bin), rand:uniform(Max)),
     <<C:N/binary, R/binary>> = Bin,
     [C | cut(R, Max)].
+
+%% fast_xml's parse_element/1 leaves out an xmlns='' attribute wherever it
+%% stands (expat reports it as a declaration without a URI); its stream
+%% parser keeps it where the element's namespace differs from its parent's.
+undeclared_default(P) ->
+    Cases = [<<"<a><b xmlns=''/></a>">>, <<"<a xmlns=''/>">>, <<"<a xmlns=\"\"/>">>,
+             <<"<a xmlns='x'><b xmlns=''/></a>">>,
+             <<"<a xmlns='x'><b xmlns=''><c xmlns=''/></b></a>">>,
+             <<"<a xmlns=''><b xmlns='y'><c xmlns=''/></b></a>">>,
+             <<"<a xmlns='x'><b xmlns='' c='1'/></a>">>,
+             <<"<a xmlns:p='u' xmlns=''/>">>, <<"<a xmlns='' xmlns:p='u' p:x='1'/>">>,
+             <<"<p:a xmlns:p='u'><p:b/><c xmlns=''/></p:a>">>,
+             <<"<p:a xmlns:p='u' xmlns=''><b/></p:a>">>,
+             <<"<a xmlns='x'><p:b xmlns:p='x' xmlns=''/></a>">>,
+             <<"<a xmlns='x'><b xmlns='x'/></a>">>],
+    [?assertEqual({S, reference_fast_xml:parse_element(P, S)}, {S, fxml_stream:parse_element(S)})
+     || S <- Cases],
+    Stream = iolist_to_binary([?HEAD, Cases, <<"</stream:stream>">>]),
+    ?assertEqual(reference_fast_xml:stream_events(P, [Stream]), our_events([Stream])).
 
 malformed(P) ->
     Bad = [<<"<a><b></a>">>, <<"<a x='1' x='2'/>">>, <<"<a>&foo;</a>">>, <<"<a>", 16#ff, "</a>">>,

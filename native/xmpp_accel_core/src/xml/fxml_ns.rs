@@ -151,7 +151,11 @@ pub fn normalize_into(
                         decls += 1;
                         if k.len() == 5 {
                             default = v;
-                            had_default = true;
+                            // `xmlns=''` undeclares the default namespace:
+                            // expat reports it without a URI and fast_xml
+                            // writes no attribute for it, so the rules below
+                            // treat the element as having no xmlns of its own
+                            had_default = !v.is_empty();
                         } else {
                             scope.push((&k[6..], v));
                         }
@@ -195,7 +199,7 @@ pub fn normalize_into(
                     // declarations, in document order
                     for (k, v) in attrs_items.iter().filter_map(attr) {
                         if k.len() == 5 && k == b"xmlns" {
-                            if same_ns || !declarations {
+                            if same_ns || !declarations || v.is_empty() {
                                 continue;
                             }
                             sink.attr(k, if replace { uri } else { v });
@@ -380,6 +384,29 @@ mod tests {
                 "<message to='a'><body>x</body></message>",
                 "<stream:features><register xmlns='http://jabber.org/features/iq-register'/></stream:features>",
                 "<a xmlns='b' xmlns:a='b' a:x='1'><c/></a>",
+            ]
+        );
+    }
+
+    #[test]
+    fn undeclared_default_namespace() {
+        // what Debian's fast_xml (expat) hands over: `xmlns=''` is no
+        // attribute of its own; where the element's namespace ('') differs
+        // from its parent's, the rules put an xmlns='' in front
+        let got = normalized(&[
+            "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>",
+            "<a><b xmlns=''/></a>",
+            "<a xmlns:p='u' xmlns=''/>",
+            "<p:a xmlns:p='u' xmlns=''><b/></p:a>",
+            "<a xmlns='x'><b xmlns=''><c xmlns=''/></b></a>",
+        ]);
+        assert_eq!(
+            got,
+            vec![
+                "<a><b xmlns=''/></a>",
+                "<a xmlns='' xmlns:p='u'/>",
+                "<a xmlns='u' xmlns:p='u'><b xmlns=''/></a>",
+                "<a xmlns='x'><b xmlns=''><c/></b></a>",
             ]
         );
     }
