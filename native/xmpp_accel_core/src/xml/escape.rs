@@ -299,6 +299,18 @@ fn escape_with(
     out: &mut Vec<u8>,
     replace: impl Fn(u8) -> &'static [u8],
 ) {
+    escape_or_stop(bytes, table, out, |b| Some(replace(b)));
+}
+
+/// As [`escape_with`], but stops (returning false, with part of the bytes
+/// written) at the first marked byte for which `replace` gives `None`.
+#[inline(always)]
+fn escape_or_stop(
+    bytes: &[u8],
+    table: &[bool; 256],
+    out: &mut Vec<u8>,
+    replace: impl Fn(u8) -> Option<&'static [u8]>,
+) -> bool {
     let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
@@ -309,13 +321,17 @@ fn escape_with(
             }
         }
         if table[bytes[i] as usize] {
+            let Some(with) = replace(bytes[i]) else {
+                return false;
+            };
             out.extend_from_slice(&bytes[start..i]);
-            out.extend_from_slice(replace(bytes[i]));
+            out.extend_from_slice(with);
             start = i + 1;
         }
         i += 1;
     }
     out.extend_from_slice(&bytes[start..]);
+    true
 }
 
 /// Escapes character data as exml does (`& < > ' "` as the five predefined
@@ -340,22 +356,38 @@ pub fn escape_text(text: &[u8], out: &mut Vec<u8>) {
 /// character references (exml writes them raw, which a conforming parser
 /// reads back as spaces).
 pub fn write_attr_value(value: &[u8], out: &mut Vec<u8>) {
-    let double = memchr(b'\'', value).is_some();
     out.reserve(value.len() + 2);
-    out.push(if double { b'"' } else { b'\'' });
-    escape_with(value, &ATTR_SPECIAL, out, |b| match b {
-        b'<' => b"&lt;",
-        b'>' => b"&gt;",
-        b'&' => b"&amp;",
-        b'"' if double => b"&quot;",
-        b'"' => b"\"",
-        b'\'' => b"'",
-        b'\t' => b"&#x9;",
-        b'\n' => b"&#xA;",
-        b'\r' => b"&#xD;",
-        _ => REPLACEMENT,
-    });
-    out.push(if double { b'"' } else { b'\'' });
+    // single quotes, in one pass over the value; only a value that holds
+    // `'` (rare) is written again, in double quotes
+    let mark = out.len();
+    out.push(b'\'');
+    if write_attr_escaped(value, false, out) {
+        out.push(b'\'');
+        return;
+    }
+    out.truncate(mark);
+    out.push(b'"');
+    write_attr_escaped(value, true, out);
+    out.push(b'"');
+}
+
+/// The escaped value for [`write_attr_value`]; in single quotes (not
+/// `double`), stops and returns false at a `'`.
+#[inline(always)]
+fn write_attr_escaped(value: &[u8], double: bool, out: &mut Vec<u8>) -> bool {
+    escape_or_stop(value, &ATTR_SPECIAL, out, |b| match b {
+        b'<' => Some(b"&lt;"),
+        b'>' => Some(b"&gt;"),
+        b'&' => Some(b"&amp;"),
+        b'"' if double => Some(b"&quot;"),
+        b'"' => Some(b"\""),
+        b'\'' if double => Some(b"'"),
+        b'\'' => None,
+        b'\t' => Some(b"&#x9;"),
+        b'\n' => Some(b"&#xA;"),
+        b'\r' => Some(b"&#xD;"),
+        _ => Some(REPLACEMENT),
+    })
 }
 
 /// Bytes that fast_xml escapes in text: `& < > " '` (and C0 controls, which

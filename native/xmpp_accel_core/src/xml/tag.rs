@@ -196,7 +196,7 @@ pub fn scan_start(buf: &[u8], attrs: &mut Vec<AttrRange>) -> Result<Scan, XmlErr
             Some(_) => return Err(malformed(buf, q, "attribute value must be quoted")),
         };
         let v0 = q + 1;
-        let v1 = match memchr2(quote, b'<', &buf[v0..]) {
+        let v1 = match find_value_end(quote, &buf[v0..]) {
             None => return Ok(Scan::Incomplete),
             Some(n) if buf[v0 + n] == b'<' => {
                 return Err(XmlError::MalformedAttribute(
@@ -216,6 +216,36 @@ pub fn scan_start(buf: &[u8], attrs: &mut Vec<AttrRange>) -> Result<Scan, XmlErr
             Some(_) => return Err(malformed(buf, i, "white space required between attributes")),
         }
     }
+}
+
+/// The first `quote` or `<` in `value`: eight bytes at a time over the
+/// first 64 bytes (attribute values of XMPP are short: a library call costs
+/// more than the search), then `memchr2`.
+#[inline]
+fn find_value_end(quote: u8, value: &[u8]) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |w: u64| w.wrapping_sub(LO) & !w & HI;
+    let (q, lt) = (quote as u64 * LO, b'<' as u64 * LO);
+    let mut i = 0;
+    let short = value.len().min(64);
+    while i + 8 <= short {
+        let w = u64::from_le_bytes(value[i..i + 8].try_into().unwrap_or([0; 8]));
+        let hits = has_zero(w ^ q) | has_zero(w ^ lt);
+        if hits != 0 {
+            // the lowest flagged byte is the first match (flags above a
+            // true match may be false positives, never below it)
+            return Some(i + (hits.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    if i < short && value.len() < 64 {
+        return value[i..]
+            .iter()
+            .position(|&b| b == quote || b == b'<')
+            .map(|n| i + n);
+    }
+    memchr2(quote, b'<', &value[i..]).map(|n| i + n)
 }
 
 /// Scans an end tag at `buf[0..2] == b"</"`.
@@ -302,6 +332,31 @@ mod tests {
             attrs,
             vec![("x".into(), "1".into()), ("y".into(), "a'b".into())]
         );
+    }
+
+    #[test]
+    fn value_end() {
+        // every position, both quotes, '<' first, short and long values
+        for len in 0..150 {
+            for quote in [b'\'', b'"'] {
+                for stop in [quote, b'<'] {
+                    for at in [0, len / 2, len] {
+                        let mut v: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+                        // the other quote never stops the value
+                        if len > 3 {
+                            v[1] = if quote == b'"' { b'\'' } else { b'"' };
+                        }
+                        let expect = if at < len {
+                            v[at] = stop;
+                            v.iter().position(|&b| b == quote || b == b'<')
+                        } else {
+                            None
+                        };
+                        assert_eq!(find_value_end(quote, &v), expect, "{len} {at}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
