@@ -6,6 +6,9 @@
 //! keeps sharing inside a process) and saves building it again. Binaries
 //! are immutable, so sharing cannot be observed.
 //!
+//! Short attribute values repeat as well (`type='chat'`,
+//! `subscription='both'`) and go through the same table.
+//!
 //! Only names of at most eight bytes are shared: such a name is its own key
 //! (one machine word), so a lookup is one multiply and one compare.
 
@@ -74,9 +77,11 @@ impl<'e> Interner<'e, '_> {
         let (Some(table), true) = (self.table.as_deref_mut(), name.len() <= 8) else {
             return binary(self.env, name);
         };
-        let mut word = [0u8; 8];
-        word[..name.len()].copy_from_slice(name);
-        let key = u64::from_le_bytes(word);
+        // the name's bytes as one little-endian word (no library copy call)
+        let key = name
+            .iter()
+            .enumerate()
+            .fold(0u64, |k, (i, &b)| k | (b as u64) << (8 * i));
         let index = (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize % SLOTS;
         let generation = table.generation;
         let slot = &mut table.slots[index];

@@ -76,7 +76,8 @@ fn attrs_term(
     for (i, item) in attrs.iter().enumerate() {
         if let Item::Attr { name, value } = *item {
             scratch[base + i] = names.binary(tape.get(name));
-            scratch[base + count + i] = binary(env, tape.get(value));
+            // short values repeat within a stanza too (`chat`, `both`, `result`)
+            scratch[base + count + i] = names.binary(tape.get(value));
         }
     }
     let (keys, values) = scratch[base..].split_at(count);

@@ -63,7 +63,7 @@ pub fn attrs_term(
                 continue;
             }
             match shape {
-                Shape::Records => scratch.push(tuple(env, &[names.binary(k), binary(env, v)])),
+                Shape::Records => scratch.push(tuple(env, &[names.binary(k), names.binary(v)])),
                 Shape::Maps => {
                     // fast_xml's maps lose the declarations it read (it updates
                     // keys that are not there yet); only those it adds remain
@@ -237,10 +237,10 @@ impl StanzaSink for StanzaTerms<'_, '_, '_, '_> {
         let (env, terms) = (self.env, &mut self.b.terms);
         let name = self.names.binary(name);
         match self.shape {
-            Shape::Records => terms.push(tuple(env, &[name, binary(env, value)])),
+            Shape::Records => terms.push(tuple(env, &[name, self.names.binary(value)])),
             Shape::Maps => {
                 terms.push(name);
-                terms.push(binary(env, value));
+                terms.push(self.names.binary(value));
             }
         }
     }
