@@ -69,6 +69,17 @@ params() ->
                    warmup_ms => 500}
     end.
 
+%% A small corpus gets more passes (and copies in the stream), so that a
+%% round holds at least about 8 MB parsed (5 MB streamed): CPU time is read
+%% in milliseconds.
+scaled_params(InBytes) ->
+    P = #{whole_passes := Passes, stream_reps := Reps} = params(),
+    case quick() of
+        true -> P;
+        false -> P#{whole_passes => max(Passes, round(8.0e6 / max(1, InBytes))),
+                    stream_reps => max(Reps, round(5.0e6 / max(1, InBytes)))}
+    end.
+
 %%====================================================================
 %% prep: corpus -> ETF  [{Label, Xml}]
 %%====================================================================
@@ -478,10 +489,10 @@ run(Impl, In, Out) ->
     Where = load_impl(Impl),
     {Source, Labelled} = read_etf(In),
     Stanzas = [X || {_, X} <- Labelled],
-    P = #{rounds := Rounds, whole_passes := Passes, stream_reps := Reps,
-          big_rounds := BigRounds} = params(),
     NSt = length(Stanzas),
     InBytes = lists:sum([byte_size(X) || X <- Stanzas]),
+    P = #{rounds := Rounds, whole_passes := Passes, stream_reps := Reps,
+          big_rounds := BigRounds} = scaled_params(InBytes),
     io:format("[~s] ~s (~s), ~b stanzas, ~b bytes, ~b rounds~s~n",
               [Impl, Where, Source, NSt, InBytes, Rounds,
                case quick() of true -> " (BENCH_QUICK)"; false -> "" end]),
@@ -567,13 +578,15 @@ bench1(Name, Rounds, Fun, Bytes, Items) ->
                         fail("~s: processed ~p items, expected ~b", [Name, Got, Items])
             end,
     warm_up(Fun, Check, erlang:monotonic_time(millisecond) + maps:get(warmup_ms, params()), 20),
-    Times = [begin
-                 {T, Got} = in_fresh_process(fun() -> timed(Fun) end),
-                 Check(Got),
-                 T
-             end || _ <- lists:seq(1, Rounds)],
+    Both = [begin
+                {T, Cpu, Got} = in_fresh_process(fun() -> timed(Fun) end),
+                Check(Got),
+                {T, Cpu}
+            end || _ <- lists:seq(1, Rounds)],
+    Times = [T || {T, _} <- Both],
     Med = median(Times),
     #{name => Name, bytes => Bytes, items => Items, times_ns => Times,
+      cpu_ms => [C || {_, C} <- Both], cpu_median_ms => median([C || {_, C} <- Both]),
       median_ms => Med / 1.0e6,
       spread_pct => 100 * (lists:max(Times) - lists:min(Times)) / Med,
       mbps => Bytes / 1.0e6 / (Med / 1.0e9),
@@ -591,13 +604,19 @@ warm_up(Fun, Check, Deadline, Max) ->
         false -> ok
     end.
 
+%% Wall time (ns) and the VM's CPU time (ms, statistics(runtime): all its
+%% threads; the VM runs nothing else) of one round. On a shared machine
+%% the CPU time is the steadier figure: it does not count the time other
+%% processes of the machine had the CPU.
 timed(Fun) ->
     erlang:garbage_collect(),
     erlang:garbage_collect(self(), [{type, minor}]),
+    {C0, _} = statistics(runtime),
     T0 = erlang:monotonic_time(nanosecond),
     R = Fun(),
     T1 = erlang:monotonic_time(nanosecond),
-    {T1 - T0, R}.
+    {C1, _} = statistics(runtime),
+    {T1 - T0, C1 - C0, R}.
 
 %% Each round runs in its own process: same starting heap, no garbage or
 %% messages left from an earlier round.
@@ -992,7 +1011,18 @@ report(Files) ->
            end
         ++ [{"fxml_parse_element_vs_fast_xml", ratio_or_na(OursFx, Fx, whole)},
             {"fxml_stream1460_vs_fast_xml", ratio_or_na(OursFx, Fx, stream1460)},
-            {"fxml_serialise_vs_fast_xml", ratio_or_na(OursFx, Fx, serialise)}],
+            {"fxml_serialise_vs_fast_xml", ratio_or_na(OursFx, Fx, serialise)}]
+        %% the same ratios from CPU time (steadier on a shared machine)
+        ++ case Ex of
+               undefined -> [];
+               _ -> [{"cpu_whole_vs_exml", cpu_ratio(Ours, Ex, whole)},
+                     {"cpu_stream1460_vs_exml", cpu_ratio(Ours, Ex, stream1460)},
+                     {"cpu_serialise_vs_exml", cpu_ratio(Ours, Ex, serialise)}]
+           end
+        ++ [{"cpu_big1mb_vs_fast_xml", cpu_ratio(Ours, Fx, big1mb)},
+            {"cpu_fxml_parse_element_vs_fast_xml", cpu_ratio_or_na(OursFx, Fx, whole)},
+            {"cpu_fxml_stream1460_vs_fast_xml", cpu_ratio_or_na(OursFx, Fx, stream1460)},
+            {"cpu_fxml_big1mb_vs_fast_xml", cpu_ratio_or_na(OursFx, Fx, big1mb)}],
     %% XML_BENCH_LABEL (set by run.sh for a second corpus): the keys get
     %% that prefix and the line is a partial summary run.sh merges.
     case os:getenv("XML_BENCH_LABEL") of
@@ -1021,9 +1051,11 @@ merge_wl(Ws = [W0 | _]) ->
             maps:with([name, bytes, items, failed], W0#{failed => Why});
         [] ->
             Times = lists:append([T || #{times_ns := T} <- Ws]),
+            Cpu = lists:append([C || #{cpu_ms := C} <- Ws]),
             #{bytes := Bytes, items := Items} = W0,
             Med = median(Times),
             W0#{times_ns => Times, median_ms => Med / 1.0e6,
+                cpu_ms => Cpu, cpu_median_ms => median(Cpu),
                 spread_pct => 100 * (lists:max(Times) - lists:min(Times)) / Med,
                 mbps => Bytes / 1.0e6 / (Med / 1.0e9),
                 ips => Items / (Med / 1.0e9)}
@@ -1036,15 +1068,16 @@ table(R = #{impl := Impl, where := Where, stanzas := N, input_bytes := InB,
               "of all rounds after warm-up; spread = (max-min)/median; MB = 10^6 B~n",
               [maps:get(source, R), N, InB, maps:get(otp, R), maps:get(vms, R),
                maps:get(rounds, P)]),
-    io:format("  ~-12s ~10s ~13s ~11s ~8s ~9s  ~s~n",
-              ["workload", "MB/s", "stanzas/s", "median ms", "spread", "MB/round", "notes"]),
+    io:format("  ~-12s ~10s ~13s ~11s ~8s ~9s ~7s  ~s~n",
+              ["workload", "MB/s", "stanzas/s", "median ms", "spread", "MB/round", "cpu ms",
+               "notes"]),
     [case W of
          #{name := Name, failed := Why} ->
              io:format("  ~-12s FAILED: ~ts~n", [Name, Why]);
          #{name := Name, mbps := MBps, ips := Ips, median_ms := Ms, bytes := Bytes,
-           spread_pct := Sp} ->
-             io:format("  ~-12s ~10.2f ~13b ~11.2f ~7.1f% ~9.3f  ~s~n",
-                       [Name, MBps, round(Ips), Ms, Sp, Bytes / 1.0e6, notes(W, R)])
+           spread_pct := Sp, cpu_median_ms := Cpu} ->
+             io:format("  ~-12s ~10.2f ~13b ~11.2f ~7.1f% ~9.3f ~7b  ~s~n",
+                       [Name, MBps, round(Ips), Ms, Sp, Bytes / 1.0e6, Cpu, notes(W, R)])
      end || W <- Ws],
     io:format("  memory of parsed stanzas: heap ~.2f MB + off-heap ~.2f MB = ~.2f x input "
               "(~b binaries, ~b sub-binaries of larger binaries)~n",
@@ -1073,6 +1106,15 @@ ratio_table(Rows) ->
          [io:format(" ~11s", [ratio(A, B, N)]) || N <- Names],
          io:format(" ~11s~n", [fmt2(total_mem(A) / total_mem(B))])
      end || {Label, A, B} <- Rows],
+    io:format("~n== the same ratios from median CPU time per round (CPU B / CPU A) ==~n"),
+    io:format("  ~-18s", ["cpu ratio"]),
+    [io:format(" ~11s", [N]) || N <- Names],
+    io:format("~n"),
+    [begin
+         io:format("  ~-18s", [Label]),
+         [io:format(" ~11s", [cpu_ratio(A, B, N)]) || N <- Names],
+         io:format("~n")
+     end || {Label, A, B} <- Rows],
     ok.
 
 total_mem(#{memory := #{heap_bytes := H, offheap_bytes := O}}) -> max(1, H + O).
@@ -1093,6 +1135,16 @@ ratio(A, B, Name) ->
 
 ratio_or_na(undefined, _B, _Name) -> "NA";
 ratio_or_na(A, B, Name) -> ratio(A, B, Name).
+
+%% The same ratio from the median CPU times of the rounds (CPU(B) / CPU(A)).
+cpu_ratio(A, B, Name) ->
+    case {wl(A, Name), wl(B, Name)} of
+        {#{cpu_median_ms := Ca}, #{cpu_median_ms := Cb}} when Ca > 0 -> fmt2(Cb / Ca);
+        _ -> "NA"
+    end.
+
+cpu_ratio_or_na(undefined, _B, _Name) -> "NA";
+cpu_ratio_or_na(A, B, Name) -> cpu_ratio(A, B, Name).
 
 fmt2(X) -> float_to_list(float(X), [{decimals, 2}]).
 
