@@ -616,7 +616,8 @@ timed(Fun) ->
     R = Fun(),
     T1 = erlang:monotonic_time(nanosecond),
     {C1, _} = statistics(runtime),
-    {T1 - T0, C1 - C0, R}.
+    %% a float: a list of small integers would be written as a string
+    {T1 - T0, float(C1 - C0), R}.
 
 %% Each round runs in its own process: same starting heap, no garbage or
 %% messages left from an earlier round.
@@ -1077,7 +1078,7 @@ table(R = #{impl := Impl, where := Where, stanzas := N, input_bytes := InB,
          #{name := Name, mbps := MBps, ips := Ips, median_ms := Ms, bytes := Bytes,
            spread_pct := Sp, cpu_median_ms := Cpu} ->
              io:format("  ~-12s ~10.2f ~13b ~11.2f ~7.1f% ~9.3f ~7b  ~s~n",
-                       [Name, MBps, round(Ips), Ms, Sp, Bytes / 1.0e6, Cpu, notes(W, R)])
+                       [Name, MBps, round(Ips), Ms, Sp, Bytes / 1.0e6, round(Cpu), notes(W, R)])
      end || W <- Ws],
     io:format("  memory of parsed stanzas: heap ~.2f MB + off-heap ~.2f MB = ~.2f x input "
               "(~b binaries, ~b sub-binaries of larger binaries)~n",
