@@ -230,6 +230,17 @@ pub struct ComponentMetrics {
     pub stanzas_in: Counter,
     /// Connection attempts that failed (connect, handshake, or a dropped link).
     pub reconnects: Counter,
+    /// Seconds from a stanza's transaction start to its commit, for
+    /// stanzas that wrote the archive.
+    pub archive_write_seconds: prometheus_client::metrics::histogram::Histogram,
+    /// Seconds from a message's mam id (the database's clock when it was
+    /// archived) until it was searchable in this instance's index (the
+    /// PostgreSQL archive tailer, per message).
+    pub index_lag_seconds: prometheus_client::metrics::histogram::Histogram,
+    /// The highest mam id the archive tailer has made searchable.
+    pub tail_last_id: Gauge,
+    /// Messages the archive tailer fed to the index (every instance's).
+    pub tail_messages: Counter,
 }
 
 impl ComponentMetrics {
@@ -247,6 +258,14 @@ impl ComponentMetrics {
             index_lag: Gauge::default(),
             stanzas_in: Counter::default(),
             reconnects: Counter::default(),
+            archive_write_seconds: prometheus_client::metrics::histogram::Histogram::new(
+                prometheus_client::metrics::histogram::exponential_buckets(0.000_1, 1.5, 30),
+            ),
+            index_lag_seconds: prometheus_client::metrics::histogram::Histogram::new(
+                prometheus_client::metrics::histogram::exponential_buckets(0.001, 1.5, 25),
+            ),
+            tail_last_id: Gauge::default(),
+            tail_messages: Counter::default(),
         };
         r.register(
             "component_connected",
@@ -288,6 +307,26 @@ impl ComponentMetrics {
             "component_reconnects",
             "Failed or lost XEP-0114 connections",
             m.reconnects.clone(),
+        );
+        r.register(
+            "component_archive_write_seconds",
+            "Transaction time of stanzas that wrote the archive",
+            m.archive_write_seconds.clone(),
+        );
+        r.register(
+            "component_index_lag_seconds",
+            "From a message's archiving (its mam id's time) to searchable here",
+            m.index_lag_seconds.clone(),
+        );
+        r.register(
+            "component_tail_last_id",
+            "Highest mam id the PostgreSQL archive tailer made searchable",
+            m.tail_last_id.clone(),
+        );
+        r.register(
+            "component_tail_messages",
+            "Archived messages the PostgreSQL archive tailer indexed",
+            m.tail_messages.clone(),
         );
         m
     }

@@ -17,6 +17,7 @@
 
 pub mod mam;
 pub mod presence;
+pub mod tail;
 pub mod worker;
 
 use std::time::Duration;
@@ -65,7 +66,7 @@ pub async fn run(
         mam_max_page: cfg.mam_max_page,
     };
     let (storage, index, m) = (cfg.backend(), cfg.index.clone(), metrics.clone());
-    let (jobs, thread, stored) =
+    let (jobs, thread, stored, mut remote) =
         tokio::task::spawn_blocking(move || worker::start(service, &storage, &index, settings, m))
             .await
             .map_err(|e| e.to_string())??;
@@ -96,7 +97,15 @@ pub async fn run(
             ticker.abort();
             return Err("the room worker stopped".into());
         }
-        let r = link(&cfg, &jobs, &mut resources, &metrics, &mut stop).await;
+        let r = link(
+            &cfg,
+            &jobs,
+            &mut resources,
+            &mut remote,
+            &metrics,
+            &mut stop,
+        )
+        .await;
         metrics.connected.set(0);
         let changes = resources.take_changes();
         if !changes.is_empty() {
@@ -152,6 +161,7 @@ async fn link(
     cfg: &config::Component,
     jobs: &tokio::sync::mpsc::Sender<Job>,
     resources: &mut Resources,
+    remote: &mut Option<tokio::sync::mpsc::UnboundedReceiver<tail::ResourceChange>>,
     metrics: &ComponentMetrics,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<Ended, String> {
@@ -244,6 +254,15 @@ async fn link(
                 let _ = io.shutdown().await;
                 return Ok(Ended::Stop);
             }
+            Some((user, res, online)) = async {
+                match remote.as_mut() {
+                    Some(r) => r.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                // another instance stored it (or this one: no change then)
+                resources.remote(&user, &res, online);
+            }
             _ = tick.tick() => {
                 let changes = resources.take_changes();
                 if !changes.is_empty() {
@@ -284,6 +303,12 @@ async fn link(
                     }
                 }
                 framer.consume();
+                // new or gone resources reach the shared storage (and the
+                // other instances) at once, ahead of later stanzas
+                let changes = resources.take_changes();
+                if !changes.is_empty() {
+                    jobs.send(Job::Resources(changes)).await.map_err(|_| "the room worker stopped".to_owned())?;
+                }
                 if !out.is_empty() {
                     io.write_all(&out).await.map_err(|e| e.to_string())?;
                     out.clear();

@@ -75,6 +75,21 @@ impl Resources {
         }
     }
 
+    /// A change another instance stored (or this one: then nothing
+    /// changes): applied, not recorded as a change to store.
+    pub fn remote(&mut self, user: &str, resource: &str, online: bool) {
+        let Ok(full) = Jid::new(&format!("{user}/{resource}")) else {
+            return;
+        };
+        let before = self.changes.len();
+        if online {
+            self.online(&full);
+        } else {
+            self.offline(&full);
+        }
+        self.changes.truncate(before);
+    }
+
     /// The online resources of `user`.
     pub fn of(&self, user: &BareJid) -> impl Iterator<Item = &str> {
         self.map

@@ -8,6 +8,8 @@
 //! answer of its job on a oneshot channel.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 use xmpp_accel_core::fanout::Template;
@@ -16,6 +18,7 @@ use xmpp_accel_core::muclight::{BareJid, Jid, Output, Service, StanzaError};
 use xmpp_accel_core::xml::{Element, Node, Style};
 
 use super::mam::{self as q, child, el, text, NS_MAM, NS_SID};
+use super::tail::{self, ResourceChange, TailHandle};
 use crate::metrics::ComponentMetrics;
 use crate::storage::{self, ArchivedMessage, Backend, Storage};
 
@@ -54,7 +57,10 @@ pub struct Settings {
 struct Worker {
     service: Service,
     store: Box<dyn Storage>,
-    index: MamIndex,
+    index: Arc<MamIndex>,
+    /// With PostgreSQL: the archive tailer feeds the index (every
+    /// instance's writes, this one's included); without, the worker does.
+    tail: Option<TailHandle>,
     settings: Settings,
     metrics: ComponentMetrics,
     /// Archived messages handed to the index since its last commit.
@@ -63,12 +69,18 @@ struct Worker {
     dirty: bool,
 }
 
-/// What [`start`] gives: the job queue, the thread, the stored online resources.
+/// What [`start`] gives: the job queue, the thread, the stored online
+/// resources, and (PostgreSQL) the changes of online resources that any
+/// instance stores, as they come.
 pub type Started = (
     mpsc::Sender<Job>,
     std::thread::JoinHandle<()>,
     Vec<(String, String)>,
+    Option<tokio::sync::mpsc::UnboundedReceiver<ResourceChange>>,
 );
+
+/// How long a MAM query waits for the tailer to make the archive searchable.
+const SYNC_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Opens the store and the index, catches the index up with the archive,
 /// and starts the worker thread. Returns the job queue (bounded: a full
@@ -81,8 +93,21 @@ pub fn start(
     metrics: ComponentMetrics,
 ) -> Result<Started, String> {
     let mut store = storage::open(storage)?;
-    let index = MamIndex::open(index_dir, mam::Options::default())
-        .map_err(|e| format!("{}: {e}", index_dir.display()))?;
+    let index = Arc::new(
+        MamIndex::open(index_dir, mam::Options::default())
+            .map_err(|e| format!("{}: {e}", index_dir.display()))?,
+    );
+    // the tailer LISTENs before the stored resources are read: no change
+    // falls between the two
+    let (tail, remote, caught) = match storage {
+        Backend::Postgres { url, .. } => {
+            let config: postgres::Config = url.parse().map_err(|e| format!("postgres: {e}"))?;
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            let (t, caught) = tail::start(config, index.clone(), metrics.clone(), tx)?;
+            (Some(t), Some(rx), Some(caught))
+        }
+        Backend::Sqlite(_) => (None, None, None),
+    };
     let resources = store
         .resources()
         .map_err(|e| format!("room storage: {e}"))?;
@@ -90,12 +115,16 @@ pub fn start(
         service,
         store,
         index,
+        tail,
         settings,
         metrics,
         pending: 0,
         dirty: true,
     };
-    let caught = w.catch_up().map_err(|e| format!("index catch-up: {e}"))?;
+    let caught = match caught {
+        Some(n) => n,
+        None => w.catch_up().map_err(|e| format!("index catch-up: {e}"))?,
+    };
     tracing::info!(
         messages = caught,
         "full-text index caught up with the archive"
@@ -133,13 +162,21 @@ pub fn start(
                 }
             }
             w.tick();
-            if let Err(e) = w.index.close() {
-                tracing::error!("closing the full-text index: {e}");
+            if let Some(t) = w.tail.take() {
+                t.stop();
+            }
+            match Arc::get_mut(&mut w.index) {
+                Some(index) => {
+                    if let Err(e) = index.close() {
+                        tracing::error!("closing the full-text index: {e}");
+                    }
+                }
+                None => tracing::error!("closing the full-text index: still shared"),
             }
             tracing::info!("room worker stopped");
         })
         .map_err(|e| e.to_string())?;
-    Ok((tx, handle, resources))
+    Ok((tx, handle, resources, remote))
 }
 
 fn body_of(stanza: &Element) -> String {
@@ -240,7 +277,9 @@ impl Worker {
                 Err(e) => tracing::error!("full-text index commit: {e}"),
             }
         }
-        self.metrics.index_lag.set(self.pending);
+        if self.tail.is_none() {
+            self.metrics.index_lag.set(self.pending);
+        }
         if self.dirty {
             if let Ok((rooms, members)) = self.store.counts() {
                 self.metrics.rooms.set(rooms as i64);
@@ -276,6 +315,7 @@ impl Worker {
         // a conflict with another instance sharing the storage (deadlock,
         // serialization failure) is retried from the start, twice at most
         let mut tries = 0;
+        let started = Instant::now();
         let outputs = loop {
             if let Err(e) = self.store.begin() {
                 tracing::error!("room storage: {e}");
@@ -388,6 +428,11 @@ impl Worker {
         self.dirty = true;
         self.metrics.archive_writes.inc_by(archived.len() as u64);
         if !archived.is_empty() {
+            self.metrics
+                .archive_write_seconds
+                .observe(started.elapsed().as_secs_f64());
+        }
+        if !archived.is_empty() && self.tail.is_none() {
             let docs: Vec<_> = archived
                 .iter()
                 .map(|(m, room)| self.index_message(m, room))
@@ -492,6 +537,18 @@ impl Worker {
             Some(aid) => {
                 if self.pending > 0 {
                     self.tick();
+                }
+                if let Some(t) = &self.tail {
+                    // everything committed before this query, by any
+                    // instance, searchable before it is answered
+                    let store = &mut self.store;
+                    if !t.sync(SYNC_TIMEOUT, || {
+                        if let Err(e) = store.wake_tail() {
+                            tracing::warn!("waking the archive tailer: {e}");
+                        }
+                    }) {
+                        tracing::warn!("the archive tailer did not catch up within {SYNC_TIMEOUT:?}: answering from the index as it is");
+                    }
                 }
                 parsed.query.archive_id = aid;
                 let page = match self.index.search(&parsed.query) {

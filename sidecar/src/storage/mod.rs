@@ -15,7 +15,7 @@ pub mod sqlite;
 
 use xmpp_accel_core::muclight::{BareJid, RoomStore, StoreError};
 
-pub use self::postgres::PgStore;
+pub use self::postgres::{PgStore, PgTail, TailBatch, TailEvent, TailPosition};
 pub use sqlite::{ArchivedMessage, SqliteStore};
 
 /// The component's storage: rooms ([`RoomStore`]), the room archive and the
@@ -63,6 +63,12 @@ pub trait Storage: RoomStore + Send {
     fn update_resources(&mut self, changes: &[(String, String, bool)]) -> Result<(), StoreError>;
     /// The stored online resources: (bare JID, resource).
     fn resources(&mut self) -> Result<Vec<(String, String)>, StoreError>;
+
+    /// Asks the archive tailer (PostgreSQL: `NOTIFY xa_archive`) to read
+    /// now; nothing for storages without one.
+    fn wake_tail(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
 
     /// Whether `e` is a transient conflict with a concurrent writer
     /// (serialization failure, deadlock): the whole stanza may be retried

@@ -84,8 +84,11 @@ type Manager = PostgresConnectionManager<NoTls>;
 
 /// Schema migrations, in order: `MIGRATIONS[n]` takes `xa_schema.version`
 /// n to n+1. Version 1 is SQLite's schema 2 (rooms, archive, resources)
-/// plus the mam id allocator.
-pub const MIGRATIONS: &[&str] = &[r#"
+/// plus the mam id allocator. Version 2 adds what the archive tailer
+/// reads: the writer's transaction id on each archive row, archive
+/// deletions, and notifications (`xa_archive`, `xa_resources`).
+pub const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE xa_rooms (
     jid TEXT PRIMARY KEY,
     version TEXT NOT NULL
@@ -146,7 +149,44 @@ BEGIN
     RETURN v;
 END
 $fn$;
-"#];
+"#,
+    r#"
+-- the archive tailer (component::tail): each row carries its writer's
+-- transaction id, so that a reader can tell from a snapshot which rows
+-- may still appear (issue 12: the mam ids of different rooms commit out
+-- of order)
+ALTER TABLE xa_archive ADD COLUMN xid BIGINT NOT NULL DEFAULT (pg_current_xact_id()::text::bigint);
+CREATE INDEX xa_archive_xid ON xa_archive(xid);
+CREATE TABLE xa_archive_deletions (
+    xid BIGINT NOT NULL DEFAULT (pg_current_xact_id()::text::bigint),
+    archive_id BIGINT NOT NULL
+);
+CREATE INDEX xa_archive_deletions_xid ON xa_archive_deletions(xid);
+CREATE FUNCTION xa_archive_notify() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+    -- delivered at commit, once per transaction
+    PERFORM pg_notify('xa_archive', '');
+    RETURN NULL;
+END
+$fn$;
+CREATE TRIGGER xa_archive_notify AFTER INSERT ON xa_archive
+    FOR EACH STATEMENT EXECUTE FUNCTION xa_archive_notify();
+CREATE TRIGGER xa_archive_deletions_notify AFTER INSERT ON xa_archive_deletions
+    FOR EACH STATEMENT EXECUTE FUNCTION xa_archive_notify();
+CREATE FUNCTION xa_resources_notify() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        PERFORM pg_notify('xa_resources', '+' || NEW.member || '/' || NEW.resource);
+    ELSE
+        PERFORM pg_notify('xa_resources', '-' || OLD.member || '/' || OLD.resource);
+    END IF;
+    RETURN NULL;
+END
+$fn$;
+CREATE TRIGGER xa_resources_notify AFTER INSERT OR DELETE ON xa_online_resources
+    FOR EACH ROW EXECUTE FUNCTION xa_resources_notify();
+"#,
+];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
@@ -185,6 +225,8 @@ pub struct PgStore {
     stmts: HashMap<&'static str, Statement>,
     /// Inside [`Storage::begin`] .. commit/rollback: room reads lock.
     in_tx: bool,
+    /// The connection settings (for [`PgTail::connect`]).
+    config: postgres::Config,
 }
 
 impl PgStore {
@@ -198,25 +240,31 @@ impl PgStore {
             .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(10))
             .connection_customizer(Box::new(Setup))
-            .build(PostgresConnectionManager::new(config, NoTls))
+            .build(PostgresConnectionManager::new(config.clone(), NoTls))
             .map_err(err)?;
-        let mut store = PgStore::on_pool(pool);
+        let mut store = PgStore::on_pool(pool, config);
         store.migrate()?;
         Ok(store)
     }
 
-    fn on_pool(pool: Pool<Manager>) -> PgStore {
+    fn on_pool(pool: Pool<Manager>, config: postgres::Config) -> PgStore {
         PgStore {
             pool,
             conn: None,
             stmts: HashMap::new(),
             in_tx: false,
+            config,
         }
     }
 
     /// A second store on the same pool (its own connection).
     pub fn another(&self) -> PgStore {
-        PgStore::on_pool(self.pool.clone())
+        PgStore::on_pool(self.pool.clone(), self.config.clone())
+    }
+
+    /// The connection settings of this store.
+    pub fn config(&self) -> &postgres::Config {
+        &self.config
     }
 
     /// The connection, taken from the pool if there is none or the server
@@ -519,6 +567,11 @@ impl Storage for PgStore {
         let id_i = id as i64;
         self.execute("DELETE FROM xa_archive WHERE archive_id = $1", &[&id_i])?;
         self.execute("DELETE FROM xa_archives WHERE id = $1", &[&id_i])?;
+        // for the other instances' tailers
+        self.execute(
+            "INSERT INTO xa_archive_deletions (archive_id) VALUES ($1)",
+            &[&id_i],
+        )?;
         Ok(Some(id))
     }
 
@@ -542,6 +595,12 @@ impl Storage for PgStore {
             .iter()
             .map(|r| (r.get(0), r.get(1)))
             .collect())
+    }
+
+    fn wake_tail(&mut self) -> Result<(), StoreError> {
+        self.client()?
+            .batch_execute("SELECT pg_notify('xa_archive', 'sync')")
+            .map_err(err)
     }
 
     fn is_conflict(&self, e: &StoreError) -> bool {
@@ -693,5 +752,245 @@ impl RoomStore for PgStore {
             }
         }
         Ok(())
+    }
+}
+
+/// Where an archive tailer has read up to: the snapshot of its last read.
+/// Every transaction with an id below `xmax` and not in `xip` had ended
+/// when that snapshot was taken, so the rows it wrote (if it committed)
+/// were visible then and have been read. Rows that may still appear are
+/// those of transactions in `xip` or from `xmax` on: the next read takes
+/// exactly those (`xid >= xmax OR xid = ANY(xip)`), in a new snapshot.
+/// This is exact whatever order transactions commit in, reads each row
+/// once, and re-reads nothing (no window of recent ids to scan again).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TailPosition {
+    pub xmax: i64,
+    pub xip: Vec<i64>,
+}
+
+/// A notification to the tailer's connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TailEvent {
+    /// Archive rows (or deletions) were committed, or a search asks for a
+    /// read now.
+    Archive,
+    /// A member's online resource was stored (`online`) or removed, by
+    /// any instance.
+    Resource {
+        member: String,
+        resource: String,
+        online: bool,
+    },
+}
+
+/// What one read found: archive rows (mam id order; `stanza` left empty),
+/// or archives deleted.
+pub enum TailBatch {
+    Messages(Vec<ArchivedMessage>),
+    Deleted(Vec<u64>),
+}
+
+/// The archive tailer's own connection: `LISTEN xa_archive, xa_resources`,
+/// snapshot reads of the archive (see [`TailPosition`]).
+pub struct PgTail {
+    client: Client,
+}
+
+const TAIL_SNAPSHOT: &str = "SELECT pg_snapshot_xmax(s)::text::bigint, \
+     ARRAY(SELECT x::text::bigint FROM pg_snapshot_xip(s) AS x) FROM pg_current_snapshot() AS s";
+
+impl PgTail {
+    /// A dedicated connection (not pooled: it holds the LISTEN).
+    pub fn connect(config: &postgres::Config) -> Result<PgTail, StoreError> {
+        let mut client = config.connect(NoTls).map_err(err)?;
+        client
+            .batch_execute("LISTEN xa_archive; LISTEN xa_resources")
+            .map_err(err)?;
+        Ok(PgTail { client })
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+
+    /// Waits up to `timeout` for a notification; returns it and every one
+    /// already queued behind it (empty after the timeout).
+    pub fn wait(&mut self, timeout: Duration) -> Result<Vec<TailEvent>, StoreError> {
+        use postgres::fallible_iterator::FallibleIterator;
+        let mut n = self.client.notifications();
+        let mut got = Vec::new();
+        let first = n.timeout_iter(timeout).next().map_err(err)?;
+        if let Some(first) = first {
+            got.push(first);
+            let mut rest = n.iter();
+            while let Some(x) = rest.next().map_err(err)? {
+                got.push(x);
+            }
+        }
+        let mut out: Vec<TailEvent> = Vec::new();
+        for x in got {
+            if x.channel() == "xa_resources" {
+                let p = x.payload();
+                let (online, rest) = match p.strip_prefix('+') {
+                    Some(r) => (true, r),
+                    None => (false, p.strip_prefix('-').unwrap_or(p)),
+                };
+                if let Some((member, resource)) = rest.split_once('/') {
+                    out.push(TailEvent::Resource {
+                        member: member.to_owned(),
+                        resource: resource.to_owned(),
+                        online,
+                    });
+                }
+            } else if out.last() != Some(&TailEvent::Archive) {
+                out.push(TailEvent::Archive);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every stored online resource (after a reconnect: notifications
+    /// sent meanwhile were lost).
+    pub fn resources(&mut self) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(self
+            .client
+            .query("SELECT member, resource FROM xa_online_resources", &[])
+            .map_err(err)?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect())
+    }
+
+    fn snapshot(&mut self) -> Result<TailPosition, StoreError> {
+        self.client
+            .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .map_err(err)?;
+        let r = self.client.query_one(TAIL_SNAPSHOT, &[]).map_err(err)?;
+        Ok(TailPosition {
+            xmax: r.get(0),
+            xip: r.get(1),
+        })
+    }
+
+    fn end(&mut self, ok: bool) -> Result<(), StoreError> {
+        self.client
+            .batch_execute(if ok { "COMMIT" } else { "ROLLBACK" })
+            .map_err(err)
+    }
+
+    /// The start: in one snapshot, every archive's rows above `last(archive
+    /// id)` (the index's last indexed id), handed to `sink` in pages of at
+    /// most `page`, mam id order within an archive; returns the snapshot's
+    /// position, from which [`PgTail::read`] goes on. (Within one room, mam
+    /// ids commit in order: the room's row lock is taken before the id.)
+    pub fn catch_up(
+        &mut self,
+        page: usize,
+        mut last: impl FnMut(u64) -> Result<Option<u64>, StoreError>,
+        mut sink: impl FnMut(TailBatch) -> Result<(), StoreError>,
+    ) -> Result<TailPosition, StoreError> {
+        let pos = self.snapshot()?;
+        let r = (|| {
+            let archives: Vec<i64> = self
+                .client
+                .query("SELECT id FROM xa_archives ORDER BY id", &[])
+                .map_err(err)?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            for aid in archives {
+                let mut after = last(aid as u64)?.map(|a| a as i64).unwrap_or(-1);
+                loop {
+                    let rows = self
+                        .client
+                        .query(
+                            "SELECT mam_id, COALESCE(sender, (SELECT room FROM xa_archives WHERE id = archive_id)), \
+                             body FROM xa_archive WHERE archive_id = $1 AND mam_id > $2 ORDER BY mam_id LIMIT $3",
+                            &[&aid, &after, &(page as i64)],
+                        )
+                        .map_err(err)?;
+                    let Some(end) = rows.last().map(|r| r.get::<_, i64>(0)) else {
+                        break;
+                    };
+                    let n = rows.len();
+                    sink(TailBatch::Messages(
+                        rows.iter().map(|r| tail_message(aid, r)).collect(),
+                    ))?;
+                    after = end;
+                    if n < page {
+                        break;
+                    }
+                }
+            }
+            Ok(())
+        })();
+        self.end(r.is_ok())?;
+        r.map(|()| pos)
+    }
+
+    /// What was committed since `from` (rows and archive deletions), in a
+    /// new snapshot: rows in pages of at most `page`, mam id order; returns
+    /// the new position.
+    pub fn read(
+        &mut self,
+        from: &TailPosition,
+        page: usize,
+        mut sink: impl FnMut(TailBatch) -> Result<(), StoreError>,
+    ) -> Result<TailPosition, StoreError> {
+        let pos = self.snapshot()?;
+        let r = (|| {
+            let deleted: Vec<u64> = self
+                .client
+                .query(
+                    "SELECT archive_id FROM xa_archive_deletions WHERE xid >= $1 OR xid = ANY($2)",
+                    &[&from.xmax, &from.xip],
+                )
+                .map_err(err)?
+                .iter()
+                .map(|r| r.get::<_, i64>(0) as u64)
+                .collect();
+            if !deleted.is_empty() {
+                sink(TailBatch::Deleted(deleted))?;
+            }
+            let mut after = -1i64;
+            loop {
+                let rows = self
+                    .client
+                    .query(
+                        "SELECT mam_id, COALESCE(sender, (SELECT room FROM xa_archives WHERE id = archive_id)), \
+                         body, archive_id FROM xa_archive WHERE (xid >= $1 OR xid = ANY($2)) AND mam_id > $3 \
+                         ORDER BY mam_id LIMIT $4",
+                        &[&from.xmax, &from.xip, &after, &(page as i64)],
+                    )
+                    .map_err(err)?;
+                let Some(end) = rows.last().map(|r| r.get::<_, i64>(0)) else {
+                    break;
+                };
+                let n = rows.len();
+                sink(TailBatch::Messages(
+                    rows.iter()
+                        .map(|r| tail_message(r.get::<_, i64>(3), r))
+                        .collect(),
+                ))?;
+                after = end;
+                if n < page {
+                    break;
+                }
+            }
+            Ok(())
+        })();
+        self.end(r.is_ok())?;
+        r.map(|()| pos)
+    }
+}
+
+fn tail_message(archive_id: i64, r: &Row) -> ArchivedMessage {
+    ArchivedMessage {
+        archive_id: archive_id as u64,
+        mam_id: r.get::<_, i64>(0) as u64,
+        sender: r.get(1),
+        body: r.get(2),
+        stanza: Vec::new(),
     }
 }
