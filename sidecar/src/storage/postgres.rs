@@ -443,7 +443,17 @@ impl PgStore {
 
 impl Storage for PgStore {
     fn begin(&mut self) -> Result<(), StoreError> {
-        self.client()?.batch_execute("BEGIN").map_err(err)?;
+        if let Err(e) = self.client()?.batch_execute("BEGIN") {
+            if e.code().is_some() {
+                return Err(err(e));
+            }
+            // the connection died while idle (the server ended it, a reset
+            // seen only now): nothing of this transaction was sent yet, so
+            // start it once more on a new connection
+            self.conn = None;
+            self.stmts.clear();
+            self.client()?.batch_execute("BEGIN").map_err(err)?;
+        }
         self.in_tx = true;
         Ok(())
     }
