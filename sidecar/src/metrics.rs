@@ -235,7 +235,7 @@ pub struct ComponentMetrics {
     pub archive_write_seconds: prometheus_client::metrics::histogram::Histogram,
     /// Seconds from a message's mam id (the database's clock when it was
     /// archived) until it was searchable in this instance's index (the
-    /// PostgreSQL archive tailer, per message).
+    /// PostgreSQL archive tailer, per message; not the catch-up at start).
     pub index_lag_seconds: prometheus_client::metrics::histogram::Histogram,
     /// The highest mam id the archive tailer has made searchable.
     pub tail_last_id: Gauge,

@@ -146,6 +146,8 @@ struct Feeder {
     /// Mam ids handed to the index since its last commit.
     pending: Vec<u64>,
     total: u64,
+    /// Off during the catch-up at start: the age of old messages is not lag.
+    observe: bool,
 }
 
 impl Feeder {
@@ -188,8 +190,10 @@ impl Feeder {
                 continue;
             }
             top = top.max(id);
-            let lag = now.saturating_sub(id >> 8) as f64 / 1e6;
-            self.metrics.index_lag_seconds.observe(lag);
+            if self.observe {
+                let lag = now.saturating_sub(id >> 8) as f64 / 1e6;
+                self.metrics.index_lag_seconds.observe(lag);
+            }
         }
         if top > 0 {
             self.metrics.tail_last_id.set(top as i64);
@@ -214,6 +218,7 @@ pub fn start(
         metrics,
         pending: Vec::new(),
         total: 0,
+        observe: false,
     };
     let pos = {
         let idx = index.clone();
@@ -225,6 +230,7 @@ pub fn start(
         .map_err(|e| format!("index catch-up: {e}"))?
     };
     feeder.commit();
+    feeder.observe = true;
     let caught = feeder.total;
     let shared = Arc::new(Shared {
         stop: AtomicBool::new(false),
