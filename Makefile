@@ -16,7 +16,7 @@ export XEP_CORPUS
 TOOLS_EBIN := $(ERL_DIR)/_build/tools/ebin
 ERL_LIBS_DEFAULT := $(ERL_DIR)/_build/default/lib
 
-.PHONY: all build deps sidecar run-sidecar test-sidecar test-sidecar-component test-sidecar-scale bench-sidecar bench-muclight test test-rust test-erlang test-elixir test-e2e test-ejabberd test-ejabberd-fulltext test-prosody-fulltext run run-replay bench-xml bench-fanout bench-mam bench-mam-servers bench-mam-cluster bench-tls lint fuzz test-fuzz clean
+.PHONY: all build deps sidecar run-sidecar test-sidecar test-sidecar-component test-sidecar-scale bench-sidecar bench-scale bench-muclight test test-rust test-erlang test-elixir test-e2e test-ejabberd test-ejabberd-fulltext test-prosody-fulltext run run-replay bench-xml bench-fanout bench-mam bench-mam-servers bench-mam-cluster bench-tls lint fuzz test-fuzz clean
 
 all: build
 
@@ -161,6 +161,11 @@ bench-mam-servers: build sidecar
 # three peer nodes on loopback (bench/mam_cluster/run.sh; not in make test).
 bench-mam-cluster: build
 	bash bench/mam_cluster/run.sh
+
+# 1, 2, 3 component instances on one PostgreSQL: messages/s, CPU per instance
+# and of the database, archive write latency, index lag (bench/scale/run.sh).
+bench-scale: sidecar
+	bash bench/scale/run.sh
 
 # Fuzzing: every target in fuzz/fuzz_targets (a new one joins by itself)
 # for FUZZ_SECONDS each, from its seed corpus in the tree
