@@ -443,16 +443,18 @@ impl PgStore {
 
 impl Storage for PgStore {
     fn begin(&mut self) -> Result<(), StoreError> {
-        if let Err(e) = self.client()?.batch_execute("BEGIN") {
-            if e.code().is_some() {
+        // a connection that died while idle (the server ended it; the reset
+        // is seen only now) fails here before anything of this transaction
+        // was sent: start it again on another one (the pool's idle ones may
+        // have been ended too)
+        let mut tries = 0;
+        while let Err(e) = self.client()?.batch_execute("BEGIN") {
+            tries += 1;
+            if e.code().is_some() || tries > self.pool.max_size() {
                 return Err(err(e));
             }
-            // the connection died while idle (the server ended it, a reset
-            // seen only now): nothing of this transaction was sent yet, so
-            // start it once more on a new connection
             self.conn = None;
             self.stmts.clear();
-            self.client()?.batch_execute("BEGIN").map_err(err)?;
         }
         self.in_tx = true;
         Ok(())
@@ -470,9 +472,20 @@ impl Storage for PgStore {
             return Ok(());
         }
         // and no session lock of xa_next_mam_id() may outlive an error in it
-        self.client()?
+        match self
+            .client()?
             .batch_execute("ROLLBACK; SELECT pg_advisory_unlock_all()")
-            .map_err(err)
+        {
+            Ok(()) => Ok(()),
+            // not an answer of the server: the connection is gone, and its
+            // transaction and session locks with it
+            Err(e) if e.code().is_none() => {
+                self.conn = None;
+                self.stmts.clear();
+                Ok(())
+            }
+            Err(e) => Err(err(e)),
+        }
     }
 
     fn counts(&mut self) -> Result<(u64, u64), StoreError> {
