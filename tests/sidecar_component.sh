@@ -12,7 +12,10 @@
 # again (tests/sidecar/component.py after-restart), while carol, online since
 # before the restart, must still get room messages (hold). Last, kill -9 while a
 # client floods the room, restart: every message echoed before the kill must
-# be found by full-text search (flood, verify-crash).
+# be found by full-text search (flood, verify-crash). Then (ejabberd only) the
+# sidecar again with `multicast = "multicast.localhost"` (ejabberd's
+# mod_multicast, XEP-0033) and 2 addresses a stanza: each member's resource
+# gets each message once, as without (component.py multicast).
 # Everything runs on 127.0.0.1, ports 16000-16199, in a throwaway dir, stopped
 # by pid. Needs root and the sidecar built (cargo build --release -p
 # xmpp-accel-sidecar; the Makefile does it). KEEP_TMP=1 keeps the dir.
@@ -119,7 +122,8 @@ ejd_write_ctl_cfg "$cookie" "$dist_port" ""
 ejd_write_config "$(ejd_c2s_listener "$c2s_port" "starttls_required: true")
 $(ejd_service_listener "$comp_port" muclight.localhost "$secret")" \
     "$EJD_BASE_MODULES
-$EJD_PRIVILEGE_MODULE"
+$EJD_PRIVILEGE_MODULE
+  mod_multicast: {}"
 chown -R "$RUN_USER:$RUN_USER" "$tmp/etc" "$tmp/spool" "$tmp/logs" "$tmp/cert" "$tmp/run" "$tmp/contrib"
 chmod 711 "$tmp"
 ejd_start "$START_TIMEOUT"
@@ -221,6 +225,22 @@ wait "$py_pid" || rc=$?
 py_pid=""
 [ "$rc" = 0 ] || die "crash-safety check failed"
 stop_sidecar
+
+# ---------------------------------------------------------------- multicast
+# ejabberd's mod_multicast (default limits: 20 addresses from a component,
+# a "remote" sender); chunks of 2 here so that a room stanza takes several
+cp "$tmp/sidecar.toml" "$tmp/sidecar-plain.toml"
+sed -i 's/^mam_max_page = 50$/mam_max_page = 50\nmulticast = "multicast.localhost"\nmulticast_max_addresses = 2\nindex_commit_ms = 5000/' "$tmp/sidecar.toml"
+grep -q '^multicast = ' "$tmp/sidecar.toml" || die "multicast config not written"
+start_sidecar
+timeout 300 "$VENV/bin/python" "$here/component.py" multicast &
+py_pid=$!
+wait "$py_pid" || rc=$?
+py_pid=""
+[ "$rc" = 0 ] || die "multicast scenario failed"
+! grep -q "multicast service refused" "$tmp/logs/sidecar.log" || die "the multicast service refused a stanza"
+stop_sidecar
+cp "$tmp/sidecar-plain.toml" "$tmp/sidecar.toml"
 say "ejabberd: passed"
 
 # ---------------------------------------------------------------- Prosody

@@ -140,8 +140,30 @@ pub struct Component {
     /// Most results in one MAM page (RSM `max` above this is lowered).
     #[serde(default = "default_mam_max")]
     pub mam_max_page: usize,
+    /// The server's XEP-0033 multicast service (ejabberd's `mod_multicast`,
+    /// for example `multicast.example.com`). When set, a room stanza goes
+    /// to it once, with one `bcc` address per online resource of the
+    /// members, instead of one copy per resource. Unset: one copy each.
+    #[serde(default)]
+    pub multicast: Option<String>,
+    /// Most addresses in one multicast stanza (larger fan-outs are sent in
+    /// chunks). ejabberd's `mod_multicast` allows 20 to a sender that is
+    /// not one of its hosts (a component) unless its `limits: remote:
+    /// message:` is raised.
+    #[serde(default = "default_multicast_max")]
+    pub multicast_max_addresses: usize,
+    /// Make the full-text index's writes searchable at least this often
+    /// while messages flow, in ms (a MAM query makes them searchable at
+    /// once in any case). Unset: 250 ms (SQLite), 100 ms (PostgreSQL
+    /// tailer). Longer: fewer index commits and segment merges.
+    #[serde(default)]
+    pub index_commit_ms: Option<u64>,
     #[serde(default)]
     pub muclight: MucLight,
+}
+
+fn default_multicast_max() -> usize {
+    20
 }
 
 fn default_postgres_pool() -> u32 {
@@ -589,6 +611,15 @@ fn check(c: &Config) -> Result<(), String> {
         if comp.postgres_pool_size == 0 {
             return Err("[component] postgres_pool_size must be above 0".into());
         }
+        if let Some(m) = &comp.multicast {
+            xmpp_accel_core::muclight::BareJid::new(m)
+                .map_err(|e| format!("[component] multicast: {e}"))?;
+        }
+        if comp.multicast_max_addresses == 0 || comp.index_commit_ms == Some(0) {
+            return Err(
+                "[component] multicast_max_addresses and index_commit_ms must be above 0".into(),
+            );
+        }
         if comp.keepalive_secs == 0 || comp.reconnect_max_secs == 0 || comp.mam_max_page == 0 {
             return Err(
                 "[component] keepalive_secs, reconnect_max_secs and mam_max_page must be above 0"
@@ -721,6 +752,28 @@ internal_key = "display_lines"
         let c = parse(COMPONENT).unwrap();
         let comp = c.component.unwrap();
         assert_eq!(comp.keepalive_secs, 30);
+        assert_eq!(comp.multicast, None);
+        assert_eq!(
+            (comp.multicast_max_addresses, comp.index_commit_ms),
+            (20, None)
+        );
+        let mc = COMPONENT.replace(
+            "index = \"/var/lib/xmpp-accel/rooms-index\"",
+            "index = \"/var/lib/xmpp-accel/rooms-index\"\nmulticast = \"multicast.example.com\"\nmulticast_max_addresses = 500\nindex_commit_ms = 5000",
+        );
+        let m = parse(&mc).unwrap().component.unwrap();
+        assert_eq!(m.multicast.as_deref(), Some("multicast.example.com"));
+        assert_eq!(
+            (m.multicast_max_addresses, m.index_commit_ms),
+            (500, Some(5000))
+        );
+        let bad = mc.replace("= 500", "= 0");
+        assert!(parse(&bad)
+            .unwrap_err()
+            .1
+            .contains("multicast_max_addresses"));
+        let bad = mc.replace("\"multicast.example.com\"", "\"a@b/c\"");
+        assert!(parse(&bad).unwrap_err().1.contains("multicast"));
         let o = comp.muclight.options().unwrap();
         assert_eq!(o.max_occupants, Some(100));
         assert_eq!(o.rooms_per_user, None);

@@ -14,6 +14,11 @@ tests/sidecar_component.sh:
                  metrics.
   after-restart  the sidecar was restarted with its index removed: the
                  archive is still there and found by full-text search.
+  multicast      the sidecar sends room stanzas through the server's
+                 XEP-0033 service (ejabberd's mod_multicast), in chunks of
+                 2 addresses: each of 4 resources gets each message exactly
+                 once, from room/sender, groupchat, body, stanza-id, no
+                 <addresses/>, copies identical but `to`.
 
 One line per step (`ok: ...` / `FAILED: ...`), then `N passed, M failed`;
 exit code 1 on any failure. Environment: XMPP_HOST, XMPP_PORT, XMPP_DOMAIN,
@@ -544,6 +549,62 @@ class Run:
         await a.logout()
 
 
+    # ------------------------------------------------------------ multicast
+    async def multicast(self):
+        a = Client("alice", os.environ["XMPP_PASS_A"], "mc")
+        bp = Client("bob", os.environ["XMPP_PASS_B"], "phone")
+        bc = Client("bob", os.environ["XMPP_PASS_B"], "pc")
+        c = Client("carol", os.environ["XMPP_PASS_C"], "mc")
+        d = Client("dave", os.environ["XMPP_PASS_D"], "mc")
+        everyone = [a, bp, bc, c, d]
+        members = [a, bp, bc, c]
+        room = f"multi@{MUC}"
+        await self.step("multicast: five sessions log in",
+                        lambda: asyncio.gather(*(x.login() for x in everyone)))
+        await asyncio.sleep(1)
+
+        async def create():
+            q = el(f"{{{NS_ML}#create}}query", children=[
+                el(f"{{{NS_ML}#create}}occupants",
+                   children=users((BOB, "member"), (CAROL, "member"), ns=NS_ML + "#create"))])
+            r, err = await a.iq(room, "set", None, raw=q)
+            check(err is None, f"create: {err}")
+            aff = lambda x: x.find(f"{{{NS_ML}#affiliations}}x") is not None
+            got = await self.settle(everyone, aff, {m: 1 for m in members}, "create notification")
+            for m in members:
+                x = got[m][0]
+                check(x.get("from") == room and x.get("to") == str(m.boundjid), ET.tostring(x))
+        await self.step("multicast: create notification reaches each member's resource once", create)
+
+        async def talk():
+            sent = [(a, "multicast alpha"), (bp, "multicast bravo"), (c, "multicast charlie")]
+            for who, body in sent:
+                who.send_message(mto=room, mbody=body, mtype="groupchat")
+                await asyncio.sleep(0.05)
+            isbody = lambda x: (x.findtext("{jabber:client}body") or "").startswith("multicast ")
+            got = await self.settle(everyone, isbody, {m: 3 for m in members}, "room messages")
+            for who, body in sent:
+                copies = []
+                for m in members:
+                    mine = [x for x in got[m] if x.findtext("{jabber:client}body") == body]
+                    check(len(mine) == 1, f"{m.boundjid} got {body!r} {len(mine)} times")
+                    x = mine[0]
+                    check(x.get("to") == str(m.boundjid), f"to {x.get('to')} for {m.boundjid}")
+                    check(x.get("from") == f"{room}/{who.boundjid.bare}", f"from {x.get('from')}")
+                    check(x.get("type") == "groupchat", f"type {x.get('type')}")
+                    check(x.find("{http://jabber.org/protocol/address}addresses") is None,
+                          f"an <addresses/> was left: {ET.tostring(x)}")
+                    sid = x.find(f"{{{NS_SID}}}stanza-id")
+                    check(sid is not None and sid.get("by") == room and sid.get("id"), "no stanza-id")
+                    copies.append(x)
+                check(len({without_to(x) for x in copies}) == 1,
+                      f"copies differ beyond `to`: {[ET.tostring(x) for x in copies]}")
+            p, err = await a.mam(to=room, fields=[("fulltext", "bravo")])
+            check(err is None and [r[2] for r in p["results"]] == ["multicast bravo"], f"MAM: {err} {p}")
+            return "3 messages, 4 resources in chunks of 2, once each, no <addresses/>, searchable"
+        await self.step("multicast: every member's resource gets each message exactly once", talk)
+        await asyncio.gather(*(x.logout() for x in everyone), return_exceptions=True)
+
     # ------------------------------------------------------------ across a restart
     async def hold(self, ready_path):
         """carol logs in before the sidecar restarts and stays; she must
@@ -625,6 +686,8 @@ async def amain(phase):
         await run.hold(sys.argv[2])
     elif phase == "verify-crash":
         await run.verify_crash(sys.argv[2])
+    elif phase == "multicast":
+        await run.multicast()
     else:
         await run.after_restart()
     print(f"{run.passed} passed, {run.failed} failed", flush=True)

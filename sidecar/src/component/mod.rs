@@ -14,6 +14,13 @@
 //! Each stanza from the server is one job for the worker; its answer (IQ
 //! results, errors, broadcasts) is written with one `write_all`, every copy
 //! of a broadcast rendered from one [`Template`](xmpp_accel_core::fanout::Template).
+//!
+//! With `multicast` set, a broadcast is instead one stanza to the server's
+//! XEP-0033 service (to = the service) per `multicast_max_addresses`
+//! online resources, carrying `<addresses xmlns='http://jabber.org/protocol/address'>`
+//! with a `bcc` address each; the service routes a copy to each address
+//! (ejabberd's `mod_multicast` removes the `<addresses/>` of bcc-only
+//! stanzas, so members get what the copies would have been).
 
 pub mod mam;
 pub mod presence;
@@ -64,6 +71,7 @@ pub async fn run(
     let settings = worker::Settings {
         max_body_size: cfg.max_body_size,
         mam_max_page: cfg.mam_max_page,
+        index_commit: cfg.index_commit_ms.map(Duration::from_millis),
     };
     let (storage, index, m) = (cfg.backend(), cfg.index.clone(), metrics.clone());
     let (jobs, thread, stored, mut remote) =
@@ -240,7 +248,7 @@ async fn link(
     let mut tick = tokio::time::interval(keepalive / 2);
     let mut out: Vec<u8> = Vec::new();
     for el in pending.drain(..) {
-        stanza(el, jobs, resources, metrics, &mut out).await?;
+        stanza(el, jobs, resources, metrics, multicast(cfg), &mut out).await?;
     }
     if !out.is_empty() {
         io.write_all(&out).await.map_err(|e| e.to_string())?;
@@ -293,7 +301,7 @@ async fn link(
                                 ended = Some(format!("stream error: {}", describe_error(&el)));
                                 break;
                             }
-                            stanza(el, jobs, resources, metrics, &mut out).await?;
+                            stanza(el, jobs, resources, metrics, multicast(cfg), &mut out).await?;
                         }
                         FrameKind::StreamEnd => {
                             ended = Some("the server ended the stream".into());
@@ -326,6 +334,62 @@ async fn link(
     }
 }
 
+/// The multicast service and its most addresses per stanza, if set.
+fn multicast(cfg: &config::Component) -> Option<(&str, usize)> {
+    cfg.multicast
+        .as_deref()
+        .map(|m| (m, cfg.multicast_max_addresses))
+}
+
+/// XEP-0033's namespace.
+pub const NS_ADDRESS: &str = "http://jabber.org/protocol/address";
+
+/// Writes a broadcast as multicast stanzas to `service`: the template's
+/// stanza with `to` = the service, `<addresses/>` of at most `max` `bcc`
+/// addresses (`jids`) appended. Returns the number of addresses.
+pub fn render_multicast<'a>(
+    template: &xmpp_accel_core::fanout::Template,
+    service: &str,
+    max: usize,
+    jids: impl Iterator<Item = &'a [u8]>,
+    out: &mut Vec<u8>,
+) -> u64 {
+    let mut head = Vec::new();
+    template.render(service.as_bytes(), &mut head);
+    let name_end = head[1..]
+        .iter()
+        .position(|b| matches!(b, b' ' | b'>' | b'/'))
+        .map_or(head.len(), |i| i + 1);
+    let close = [b"</", &head[1..name_end], b">"].concat();
+    if head.ends_with(&close) {
+        head.truncate(head.len() - close.len());
+    } else if head.ends_with(b"/>") {
+        head.truncate(head.len() - 2);
+        head.push(b'>');
+    }
+    let open = format!("<addresses xmlns='{NS_ADDRESS}'>");
+    let mut n = 0u64;
+    for jid in jids {
+        if n % max as u64 == 0 {
+            if n > 0 {
+                out.extend_from_slice(b"</addresses>");
+                out.extend_from_slice(&close);
+            }
+            out.extend_from_slice(&head);
+            out.extend_from_slice(open.as_bytes());
+        }
+        out.extend_from_slice(b"<address type='bcc' jid=");
+        escape::write_attr_value(jid, out);
+        out.extend_from_slice(b"/>");
+        n += 1;
+    }
+    if n > 0 {
+        out.extend_from_slice(b"</addresses>");
+        out.extend_from_slice(&close);
+    }
+    n
+}
+
 fn describe_error(el: &Element) -> String {
     mam::children(el)
         .map(|c| c.name.clone())
@@ -340,6 +404,7 @@ async fn stanza(
     jobs: &tokio::sync::mpsc::Sender<Job>,
     resources: &mut Resources,
     metrics: &ComponentMetrics,
+    multicast: Option<(&str, usize)>,
     out: &mut Vec<u8>,
 ) -> Result<(), String> {
     metrics.stanzas_in.inc();
@@ -355,6 +420,10 @@ async fn stanza(
         }
         "message" | "iq" => {}
         _ => return Ok(()),
+    }
+    if ty == Some("error") && multicast.is_some_and(|(m, _)| from.to_string() == m) {
+        tracing::warn!(service = %from, error = %mam::child(&el, "error", None).map(describe_error).unwrap_or_default(), "the multicast service refused a room stanza");
+        return Ok(());
     }
     if ty == Some("error") {
         // a copy bounced: that resource is gone
@@ -382,6 +451,24 @@ async fn stanza(
                 template,
                 recipients,
             } => {
+                if let Some((service, max)) = multicast {
+                    let mut jids = Vec::new();
+                    for user in &recipients {
+                        for r in resources.of(user) {
+                            jids.push(format!("{}/{r}", user.as_str()));
+                        }
+                    }
+                    let n = render_multicast(
+                        &template,
+                        service,
+                        max,
+                        jids.iter().map(|j| j.as_bytes()),
+                        out,
+                    );
+                    metrics.broadcasts.inc();
+                    metrics.fanout_size.observe(n as f64);
+                    continue;
+                }
                 let mut copies = 0u64;
                 for user in &recipients {
                     for r in resources.of(user) {
@@ -412,6 +499,34 @@ mod tests {
             handshake_digest("3BF96D32", "sant"),
             "9c0d87d0424ef7404973ac61f41c4410e5edd4d3"
         );
+    }
+
+    #[test]
+    fn multicast_chunks_with_bcc_addresses() {
+        let m = Element::parse(b"<message from='r@l.test/a@b.test' to='x' type='groupchat'><body>hi &amp; bye</body></message>").unwrap();
+        let t = xmpp_accel_core::fanout::Template::new(&m.walk(), None);
+        let mut out = Vec::new();
+        let jids = ["a@b.test/1", "b@b.test/x'y", "c@b.test/3"];
+        let n = render_multicast(
+            &t,
+            "mc.b.test",
+            2,
+            jids.iter().map(|j| j.as_bytes()),
+            &mut out,
+        );
+        assert_eq!(n, 3);
+        let s = String::from_utf8(out).unwrap();
+        let want = "<message from='r@l.test/a@b.test' to='mc.b.test' type='groupchat'><body>hi &amp; bye</body><addresses xmlns='http://jabber.org/protocol/address'>";
+        assert_eq!(
+            s,
+            format!("{want}<address type='bcc' jid='a@b.test/1'/><address type='bcc' jid='b@b.test/x&apos;y'/></addresses></message>{want}<address type='bcc' jid='c@b.test/3'/></addresses></message>")
+        );
+        let mut out = Vec::new();
+        assert_eq!(
+            render_multicast(&t, "mc.b.test", 2, std::iter::empty(), &mut out),
+            0
+        );
+        assert!(out.is_empty());
     }
 }
 
@@ -463,6 +578,9 @@ mod link_tests {
             max_stanza_size: 65536,
             max_body_size: 1000,
             mam_max_page: 50,
+            multicast: None,
+            multicast_max_addresses: 20,
+            index_commit_ms: None,
             muclight: config::MucLight::default(),
         };
         let metrics = ComponentMetrics::register(&mut Default::default());

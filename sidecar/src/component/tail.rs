@@ -18,7 +18,7 @@
 //!   the commit order and however long a transaction runs, and no row is
 //!   read twice. The rows of one read go to the index in mam id order.
 //! - The index is committed (made searchable) at most [`COMMIT_EVERY`]
-//!   after a read found rows, or at once when a search asks
+//!   (or `[component] index_commit_ms`) after a read found rows, or at once when a search asks
 //!   ([`TailHandle::sync`]): a MAM query on this instance waits until a read
 //!   that began after the query came in is searchable, so an instance sees
 //!   its own writes at once and everyone's within the lag.
@@ -47,7 +47,8 @@ use crate::storage::{ArchivedMessage, PgTail, TailBatch, TailEvent, TailPosition
 pub const POLL: Duration = Duration::from_millis(250);
 /// After a wake, wait this long before reading (batches many commits).
 pub const GAP: Duration = Duration::from_millis(5);
-/// Make read rows searchable at most this long after they were read.
+/// Make read rows searchable at most this long after they were read (the
+/// default of `[component] index_commit_ms` with PostgreSQL).
 pub const COMMIT_EVERY: Duration = Duration::from_millis(100);
 /// Rows per query.
 const PAGE: usize = 5000;
@@ -211,6 +212,7 @@ pub fn start(
     index: Arc<MamIndex>,
     metrics: ComponentMetrics,
     resources: UnboundedSender<ResourceChange>,
+    commit_every: Duration,
 ) -> Result<(TailHandle, u64), String> {
     let mut conn = PgTail::connect(&config).map_err(|e| format!("archive tailer: {e}"))?;
     let mut feeder = Feeder {
@@ -241,7 +243,7 @@ pub fn start(
     let s = shared.clone();
     let thread = std::thread::Builder::new()
         .name("muclight-tail".into())
-        .spawn(move || run(config, Some(conn), pos, feeder, s, resources))
+        .spawn(move || run(config, Some(conn), pos, feeder, s, resources, commit_every))
         .map_err(|e| e.to_string())?;
     Ok((
         TailHandle {
@@ -259,6 +261,7 @@ fn run(
     mut feeder: Feeder,
     shared: Arc<Shared>,
     resources: UnboundedSender<ResourceChange>,
+    commit_every: Duration,
 ) {
     let mut last_commit = Instant::now();
     let mut last_read = Instant::now();
@@ -302,7 +305,7 @@ fn run(
         let wait = if want_sync || read_pending {
             Duration::ZERO
         } else if !feeder.pending.is_empty() {
-            COMMIT_EVERY.saturating_sub(last_commit.elapsed())
+            commit_every.saturating_sub(last_commit.elapsed())
         } else {
             POLL.saturating_sub(last_read.elapsed())
         };
@@ -358,7 +361,7 @@ fn run(
                 continue;
             }
         }
-        if !feeder.pending.is_empty() && last_commit.elapsed() >= COMMIT_EVERY {
+        if !feeder.pending.is_empty() && last_commit.elapsed() >= commit_every {
             feeder.commit();
             last_commit = Instant::now();
         } else if feeder.pending.is_empty() {

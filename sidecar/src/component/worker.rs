@@ -3,8 +3,10 @@
 //! full-text index, fed through a bounded channel. Each stanza is one
 //! storage transaction (the service's
 //! reads and writes and the archive rows); the index is written after the
-//! commit and made searchable on the next tick (every 250 ms) or before a
-//! MAM query. The connection task never waits on the disk: it awaits the
+//! commit and made searchable at the first tick (every 250 ms) at least
+//! `index_commit` after the last commit, or at once before a MAM query.
+//! Until then the writes are only in memory: the archive is the system of
+//! record, and the catch-up at start indexes what a crash lost. The connection task never waits on the disk: it awaits the
 //! answer of its job on a oneshot channel.
 
 use std::path::Path;
@@ -52,6 +54,10 @@ pub enum Job {
 pub struct Settings {
     pub max_body_size: usize,
     pub mam_max_page: usize,
+    /// How often the index's writes are made searchable while messages
+    /// flow (`[component] index_commit_ms`; None: 250 ms with SQLite,
+    /// [`tail::COMMIT_EVERY`] with PostgreSQL).
+    pub index_commit: Option<Duration>,
 }
 
 struct Worker {
@@ -65,6 +71,7 @@ struct Worker {
     metrics: ComponentMetrics,
     /// Archived messages handed to the index since its last commit.
     pending: i64,
+    last_commit: Instant,
     /// Rooms or occupants may have changed since the gauges were set.
     dirty: bool,
 }
@@ -103,7 +110,8 @@ pub fn start(
         Backend::Postgres { url, .. } => {
             let config: postgres::Config = url.parse().map_err(|e| format!("postgres: {e}"))?;
             let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-            let (t, caught) = tail::start(config, index.clone(), metrics.clone(), tx)?;
+            let every = settings.index_commit.unwrap_or(tail::COMMIT_EVERY);
+            let (t, caught) = tail::start(config, index.clone(), metrics.clone(), tx, every)?;
             (Some(t), Some(rx), Some(caught))
         }
         Backend::Sqlite(_) => (None, None, None),
@@ -119,6 +127,7 @@ pub fn start(
         settings,
         metrics,
         pending: 0,
+        last_commit: Instant::now(),
         dirty: true,
     };
     let caught = match caught {
@@ -129,7 +138,7 @@ pub fn start(
         messages = caught,
         "full-text index caught up with the archive"
     );
-    w.tick();
+    w.tick(true);
     let (tx, mut rx) = mpsc::channel::<Job>(1024);
     let handle = std::thread::Builder::new()
         .name("muclight-worker".into())
@@ -153,7 +162,7 @@ pub fn start(
                         });
                         let _ = reply.send(out);
                     }
-                    Job::Tick => w.tick(),
+                    Job::Tick => w.tick(false),
                     Job::Resources(changes) => {
                         if let Err(e) = w.store.update_resources(&changes) {
                             tracing::error!("storing online resources: {e}");
@@ -161,7 +170,7 @@ pub fn start(
                     }
                 }
             }
-            w.tick();
+            w.tick(true);
             if let Some(t) = w.tail.take() {
                 t.stop();
             }
@@ -270,12 +279,22 @@ impl Worker {
         Ok(total)
     }
 
-    fn tick(&mut self) {
-        if self.pending > 0 {
+    /// Commits the index if it has writes and (unless `now`) the last
+    /// commit is `index_commit` old; refreshes the gauges.
+    fn tick(&mut self, now: bool) {
+        // unset: at every tick, as before
+        let due = match self.settings.index_commit {
+            None => true,
+            Some(every) => self.last_commit.elapsed() >= every,
+        };
+        if self.pending > 0 && (now || due) {
             match self.index.commit() {
                 Ok(()) => self.pending = 0,
                 Err(e) => tracing::error!("full-text index commit: {e}"),
             }
+            self.last_commit = Instant::now();
+        } else if self.pending == 0 {
+            self.last_commit = Instant::now();
         }
         if self.tail.is_none() {
             self.metrics.index_lag.set(self.pending);
@@ -536,7 +555,7 @@ impl Worker {
             None => (Vec::new(), Some(0), None),
             Some(aid) => {
                 if self.pending > 0 {
-                    self.tick();
+                    self.tick(true);
                 }
                 if let Some(t) = &self.tail {
                     // everything committed before this query, by any
