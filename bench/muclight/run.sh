@@ -5,6 +5,11 @@
 #   light   our MUC Light component (the sidecar's [component], release build,
 #           SQLite storage) on Debian's ejabberd 23.01 (XEP-0114, XEP-0356
 #           privileged presence for members' resources)
+#   light_mc  the same component sending each room stanza ONCE to ejabberd's
+#           XEP-0033 service (mod_multicast, `limits: remote: message:
+#           infinite`) with a bcc address per member's resource, instead of N
+#           copies over the XEP-0114 link; and the index committed every
+#           BENCH_MC_INDEX_COMMIT_MS (default 5000) instead of 250 ms
 #   ejmuc   ejabberd 23.01's own mod_muc (XEP-0045), every member an occupant
 #   prosody Prosody 0.12's mod_muc (XEP-0045), every member an occupant
 # Per system and room size, a fresh server (and component):
@@ -22,7 +27,7 @@
 # See bench/README.md ("make bench-muclight").
 #
 #   BENCH_SIZES          room sizes (default 100,1000,5000; quick 100,1000)
-#   BENCH_SYSTEMS        subset of light,ejmuc,prosody (default all)
+#   BENCH_SYSTEMS        subset of light,light_mc,ejmuc,prosody (default all)
 #   BENCH_RATE           room messages/s (default 4)
 #   BENCH_MSG_SECS       message phase (default 30; quick 10)
 #   BENCH_BODY_BYTES     body size (default 100)
@@ -64,7 +69,8 @@ CHURN_MAX=${BENCH_CHURN_MAX:-250}
 REAL_PERIOD=600
 MUC_MAX=${BENCH_MUC_MAX:-1000}
 IFS=, read -r -a SZ <<<"$SIZES"
-IFS=, read -r -a SYSTEMS <<<"${BENCH_SYSTEMS:-light,ejmuc,prosody}"
+IFS=, read -r -a SYSTEMS <<<"${BENCH_SYSTEMS:-light,light_mc,ejmuc,prosody}"
+MC_INDEX_COMMIT_MS=${BENCH_MC_INDEX_COMMIT_MS:-5000}
 SIDECAR=${SIDECAR_BIN:-$repo/target/release/xmpp-accel-sidecar}
 LOADGEN=${LOADGEN_BIN:-$repo/target/release/xmpp-accel-loadgen}
 START_TIMEOUT=${EJABBERD_START_TIMEOUT:-90}
@@ -140,7 +146,7 @@ start_ejd() {
     rm -rf "$tmp/spool" && mkdir -p "$tmp/spool"
     ejd_write_ctl_cfg "$cookie" "$dist_port" ""
     echo "ERL_MAX_PORTS=$((n * 2 + 2000))" >>"$tmp/etc/ejabberdctl.cfg"
-    if [ "$kind" = light ]; then
+    if [ "$kind" = light ] || [ "$kind" = light_mc ]; then
         extra_listen="  -
     port: $comp_port
     ip: \"127.0.0.1\"
@@ -153,6 +159,18 @@ start_ejd() {
         mods="  mod_privilege:
     presence:
       managed_entity: all"
+        # light_mc: XEP-0033 on multicast.localhost; the component is a
+        # "remote" sender to mod_multicast (not one of its hosts): 20
+        # addresses a stanza unless raised
+        if [ "$kind" = light_mc ]; then
+            mods="$mods
+  mod_multicast:
+    limits:
+      remote:
+        message: infinite
+      local:
+        message: infinite"
+        fi
     else
         # every limit above the largest room; history off (joiners also ask
         # for none); max_users_presence: above it ejabberd stops broadcasting
@@ -240,7 +258,11 @@ ejd_start_nopam() { # timeout_seconds
     done
 }
 
-start_sidecar() {
+start_sidecar() { # [mc]
+    local mc=""
+    [ "${1:-}" = mc ] && mc="multicast = \"multicast.localhost\"
+multicast_max_addresses = 100000
+index_commit_ms = $MC_INDEX_COMMIT_MS"
     rm -rf "$tmp/component" && mkdir -p "$tmp/component"
     cat >"$tmp/sidecar.toml" <<EOF
 [metrics]
@@ -253,6 +275,7 @@ secret = "$secret"
 storage = "$tmp/component/rooms.sqlite3"
 index = "$tmp/component/index"
 max_stanza_size = 16777216
+$mc
 
 [component.muclight]
 max_occupants = 0
@@ -330,6 +353,9 @@ run_one() {
     light)
         start_ejd light "$n"; start_sidecar
         room=bench@muclight.localhost; sysarg=muclight; pids="server=$beam_pid,comp=$sidecar_pid" ;;
+    light_mc)
+        start_ejd light_mc "$n"; start_sidecar mc
+        room=bench@muclight.localhost; sysarg=muclight; pids="server=$beam_pid,comp=$sidecar_pid" ;;
     ejmuc)
         start_ejd ejmuc "$n"
         room=bench@conference.localhost; pids="server=$beam_pid" ;;
@@ -371,7 +397,7 @@ run_one() {
     R[$sys,$n,threads]=$(kv "$m" comp_threads)
     R[$sys,$n,ch_cpu_server_ms]=$(kv "$c" cpu_server_ms)
     R[$sys,$n,ch_cpu_comp_ms]=$(kv "$c" cpu_comp_ms)
-    if [ "$sys" = light ] && [ -n "$m" ]; then
+    if { [ "$sys" = light ] || [ "$sys" = light_mc ]; } && [ -n "$m" ]; then
         local met
         met=$(curl -fsS "http://127.0.0.1:$metrics_port/metrics" 2>/dev/null | grep -E '^component_(broadcasts|members|rooms)' | tr '\n' ' ' || true)
         say "$sys, $n: component metrics: $met"
@@ -384,8 +410,8 @@ LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 say "load average at start: $LOAD0 ($(nproc) cores)"
 for n in "${SZ[@]}"; do
     for sys in "${SYSTEMS[@]}"; do
-        case $sys in light | ejmuc | prosody) ;; *) die "BENCH_SYSTEMS: unknown system $sys" ;; esac
-        if [ "$sys" != light ] && [ "$n" -gt "$MUC_MAX" ]; then
+        case $sys in light | light_mc | ejmuc | prosody) ;; *) die "BENCH_SYSTEMS: unknown system $sys" ;; esac
+        if [ "$sys" != light ] && [ "$sys" != light_mc ] && [ "$n" -gt "$MUC_MAX" ]; then
             R[$sys,$n,status]="not run (BENCH_MUC_MAX=$MUC_MAX)"
             continue
         fi
@@ -399,6 +425,7 @@ v() { local x=${R[$1]:-}; echo "${x:-NA}"; }
 desc() {
     case $1 in
     light) echo "MUC Light (ours)+ejabberd" ;;
+    light_mc) echo "MUC Light+ejd multicast" ;;
     ejmuc) echo "ejabberd mod_muc" ;;
     prosody) echo "Prosody mod_muc" ;;
     esac
@@ -452,7 +479,10 @@ echo "  where the MUC Light time goes (message phase, us per copy): ejabberd $(p
 echo "  latency (p50, ms): first copy $(v "light,$K,first_p50_ms") (ejabberd mod_muc $(v "ejmuc,$K,first_p50_ms"), Prosody $(v "prosody,$K,first_p50_ms")), last copy $(v "light,$K,ttd_p50_ms") (ejabberd mod_muc $(v "ejmuc,$K,ttd_p50_ms"), Prosody $(v "prosody,$K,ttd_p50_ms"))"
 for n in "${SZ[@]}"; do
     [ "$(v "light,$n,threads")" = NA ] || echo "  component CPU by thread at $n members (ms in the message phase): $(v "light,$n,threads")"
+    [ "$(v "light_mc,$n,threads")" = NA ] || echo "  multicast (light_mc): component CPU by thread at $n members (ms in the message phase): $(v "light_mc,$n,threads")"
 done
+echo "  multicast (light_mc) at $K members: ttd p50 $(v "light_mc,$K,ttd_p50_ms") ms (light $(v "light,$K,ttd_p50_ms"), ejabberd mod_muc $(v "ejmuc,$K,ttd_p50_ms")), p99 $(v "light_mc,$K,ttd_p99_ms") ms;" \
+    "us per copy: ejabberd $(per_copy "$(v "light_mc,$K,cpu_server_ms")" "$(v "light_mc,$K,sent")" $K), component $(per_copy "$(v "light_mc,$K,cpu_comp_ms")" "$(v "light_mc,$K,sent")" $K)"
 # the per-broadcast fixed part (storage commit, index) apart: the slope
 # between the smallest room and the 1,000-member one
 if [ "$(v "light,${SZ[0]},cpu_comp_ms")" != NA ] && [ "$(v "light,$K,cpu_comp_ms")" != NA ] && [ "${SZ[0]}" != $K ]; then
@@ -465,4 +495,7 @@ echo "summary: ttd1000_p50_ms=$(v "light,$K,ttd_p50_ms")" \
     "ttd1000_vs_ejabberd_muc=$(ratio "$(v "light,$K,ttd_p50_ms")" "$(v "ejmuc,$K,ttd_p50_ms")")" \
     "ttd1000_vs_prosody_muc=$(ratio "$(v "light,$K,ttd_p50_ms")" "$(v "prosody,$K,ttd_p50_ms")")" \
     "churn_bytes_vs_ejabberd_muc=$(ratio "$(v "light,$K,ch_room_bytes_per_member_hour")" "$(v "ejmuc,$K,ch_room_bytes_per_member_hour")")" \
-    "cpu_us_per_member=$(per_copy "$(v "light,$K,cpu_comp_ms")" "$(v "light,$K,sent")" $K)"
+    "cpu_us_per_member=$(per_copy "$(v "light,$K,cpu_comp_ms")" "$(v "light,$K,sent")" $K)" \
+    "mc_ttd1000_p50_ms=$(v "light_mc,$K,ttd_p50_ms")" \
+    "mc_ttd1000_vs_ejabberd_muc=$(ratio "$(v "light_mc,$K,ttd_p50_ms")" "$(v "ejmuc,$K,ttd_p50_ms")")" \
+    "mc_cpu_us_per_member=$(per_copy "$(v "light_mc,$K,cpu_comp_ms")" "$(v "light_mc,$K,sent")" $K)"

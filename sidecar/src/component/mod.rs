@@ -370,7 +370,7 @@ pub fn render_multicast<'a>(
     let open = format!("<addresses xmlns='{NS_ADDRESS}'>");
     let mut n = 0u64;
     for jid in jids {
-        if n % max as u64 == 0 {
+        if n.is_multiple_of(max as u64) {
             if n > 0 {
                 out.extend_from_slice(b"</addresses>");
                 out.extend_from_slice(&close);
