@@ -767,7 +767,10 @@ internal_key = "display_lines"
             (m.multicast_max_addresses, m.index_commit_ms),
             (500, Some(5000))
         );
-        let bad = mc.replace("= 500", "= 0");
+        let bad = mc.replace(
+            "multicast_max_addresses = 500",
+            "multicast_max_addresses = 0",
+        );
         assert!(parse(&bad)
             .unwrap_err()
             .1

@@ -519,7 +519,7 @@ mod tests {
         let want = "<message from='r@l.test/a@b.test' to='mc.b.test' type='groupchat'><body>hi &amp; bye</body><addresses xmlns='http://jabber.org/protocol/address'>";
         assert_eq!(
             s,
-            format!("{want}<address type='bcc' jid='a@b.test/1'/><address type='bcc' jid='b@b.test/x&apos;y'/></addresses></message>{want}<address type='bcc' jid='c@b.test/3'/></addresses></message>")
+            format!("{want}<address type='bcc' jid='a@b.test/1'/><address type='bcc' jid=\"b@b.test/x'y\"/></addresses></message>{want}<address type='bcc' jid='c@b.test/3'/></addresses></message>")
         );
         let mut out = Vec::new();
         assert_eq!(
