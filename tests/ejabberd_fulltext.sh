@@ -64,16 +64,6 @@ py_pid=""
 pg_pid=""
 ejd_ctl_args
 
-pg_stop() { # fast shutdown (SIGINT) by pid, then KILL
-    if alive "$pg_pid"; then
-        kill -INT "$pg_pid" 2>/dev/null || true
-        wait_gone "$pg_pid" 30 || kill -KILL "$pg_pid" 2>/dev/null || true
-    fi
-    if [ -n "$pg_pid" ]; then wait "$pg_pid" 2>/dev/null || true; fi
-    pg_pid=""
-    return 0
-}
-
 cleanup() {
     local rc=$?
     set +e
@@ -115,25 +105,10 @@ if [ "$DB" = sqlite ]; then
     sql_config="sql_type: sqlite
 sql_database: \"$tmp/spool/archive.db\""
 else
-    pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
     pg_port=$(free_port 15400 15499) || die "no free port in 15400-15499"
-    mkdir -p "$tmp/pg" "$tmp/pgsock"
     chown -R "$RUN_USER:$RUN_USER" "$tmp"
     chmod 700 "$tmp"
-    as_run_user() { setpriv --reuid="$RUN_USER" --regid="$RUN_USER" --init-groups -- "$@"; }
-    as_run_user "$pg_bin/initdb" -D "$tmp/pg" -U "$RUN_USER" --auth=trust -E UTF8 --locale=C \
-        >"$tmp/logs/initdb.log" 2>&1 || { cat "$tmp/logs/initdb.log" >&2; die "initdb failed"; }
-    # a simple command in the background: bash execs setpriv, setpriv execs
-    # postgres, so $! is the postmaster's pid
-    setpriv --reuid="$RUN_USER" --regid="$RUN_USER" --init-groups -- "$pg_bin/postgres" -D "$tmp/pg" -h 127.0.0.1 -p "$pg_port" -k "$tmp/pgsock" \
-        -c fsync=off >"$tmp/logs/postgres.log" 2>&1 &
-    pg_pid=$!
-    for ((i = 0; i < 300; i++)); do
-        "$pg_bin/pg_isready" -q -h 127.0.0.1 -p "$pg_port" && break
-        alive "$pg_pid" || { cat "$tmp/logs/postgres.log" >&2; die "postgres exited"; }
-        sleep 0.1
-    done
-    "$pg_bin/pg_isready" -q -h 127.0.0.1 -p "$pg_port" || die "postgres not ready after 30 s"
+    pg_start "$RUN_USER" "$tmp/pg" "$pg_port" "$tmp/logs/postgres.log" -c fsync=off
     "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U "$RUN_USER" ejabberd || die "createdb failed"
     "$pg_bin/psql" -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$pg_port" -U "$RUN_USER" -d ejabberd \
         -f /usr/share/ejabberd/sql/pg.new.sql >/dev/null || die "loading pg.new.sql failed"

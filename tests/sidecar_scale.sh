@@ -64,10 +64,7 @@ cleanup() {
     for p in "$py_pid" "${sc_pid[@]}"; do
         [ -n "$p" ] && { wait_gone "$p" 10 || kill -KILL "$p" 2>/dev/null; }
     done
-    if alive "$pg_pid"; then
-        kill -INT "$pg_pid" 2>/dev/null
-        wait_gone "$pg_pid" 10 || kill -KILL "$pg_pid" 2>/dev/null
-    fi
+    pg_stop
     ejd_stop
     ejd_kill_leftovers
     if [ "${KEEP_TMP:-0}" = 1 ]; then say "kept $tmp"; else rm -rf "$tmp"; fi
@@ -81,22 +78,9 @@ mkdir -p "$tmp/spool" "$tmp/logs"
 ejd_make_cert
 
 # ---------------------------------------------------------------- PostgreSQL
-pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 pg_port=$(free_port 16550 16599) || die "no free port"
-mkdir -p "$tmp/pg"
-chown postgres:postgres "$tmp/pg"
 chmod 711 "$tmp"
-setpriv --reuid=postgres --regid=postgres --init-groups -- "$pg_bin/initdb" -D "$tmp/pg/data" -U postgres \
-    --auth=trust -E UTF8 --no-sync >>"$tmp/logs/postgres.log" 2>&1 || die "initdb"
-# setpriv execs postgres: $! is the postmaster's pid
-setpriv --reuid=postgres --regid=postgres --init-groups -- "$pg_bin/postgres" -D "$tmp/pg/data" \
-    -h 127.0.0.1 -p "$pg_port" -k "$tmp/pg" -c fsync=off >>"$tmp/logs/postgres.log" 2>&1 &
-pg_pid=$!
-for ((i = 0; i < 300; i++)); do
-    "$pg_bin/pg_isready" -q -h 127.0.0.1 -p "$pg_port" && break
-    alive "$pg_pid" || die "postgres exited"
-    sleep 0.1
-done
+pg_start postgres "$tmp/pg" "$pg_port" "$tmp/logs/postgres.log" -c fsync=off
 psql() { "$pg_bin/psql" -X -q -h 127.0.0.1 -p "$pg_port" -U postgres "$@"; }
 psql -c "CREATE DATABASE xa_scale" || die "createdb"
 say "PostgreSQL $("$pg_bin/postgres" --version | awk '{print $3}'), pid $pg_pid, 127.0.0.1:$pg_port"

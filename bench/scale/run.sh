@@ -46,7 +46,7 @@ cleanup() {
     trap - EXIT
     for p in "$drv_pid" "$psql_pid" "${sc_pid[@]}"; do alive "$p" && kill -TERM "$p" 2>/dev/null; done
     for p in "$drv_pid" "$psql_pid" "${sc_pid[@]}"; do [ -n "$p" ] && { wait_gone "$p" 10 || kill -KILL "$p" 2>/dev/null; }; done
-    if alive "$pg_pid"; then kill -INT "$pg_pid"; wait_gone "$pg_pid" 10 || kill -KILL "$pg_pid"; fi
+    pg_stop
     if [ "$rc" != 0 ]; then
         for f in "$tmp"/*.log; do [ -s "$f" ] && { echo "---- tail of $f ----" >&2; tail -n 20 "$f" >&2; }; done
     fi
@@ -58,21 +58,9 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 say "machine: $(nproc) cores; $(uptime)"
-pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 pg_port=$(free_port 16550 16599) || die "no free port"
-mkdir -p "$tmp/pg"
-chown postgres:postgres "$tmp/pg"
 chmod 711 "$tmp"
-setpriv --reuid=postgres --regid=postgres --init-groups -- "$pg_bin/initdb" -D "$tmp/pg/data" -U postgres \
-    --auth=trust -E UTF8 >>"$tmp/postgres.log" 2>&1 || die "initdb"
-setpriv --reuid=postgres --regid=postgres --init-groups -- "$pg_bin/postgres" -D "$tmp/pg/data" \
-    -h 127.0.0.1 -p "$pg_port" -k "$tmp/pg" -c max_connections=100 -c synchronous_commit="$PG_SYNC_COMMIT" >>"$tmp/postgres.log" 2>&1 &
-pg_pid=$!
-for ((i = 0; i < 300; i++)); do
-    "$pg_bin/pg_isready" -q -h 127.0.0.1 -p "$pg_port" && break
-    alive "$pg_pid" || die "postgres exited"
-    sleep 0.1
-done
+pg_start postgres "$tmp/pg" "$pg_port" "$tmp/postgres.log" -c max_connections=100 -c synchronous_commit="$PG_SYNC_COMMIT"
 psql() { "$pg_bin/psql" -X -q -h 127.0.0.1 -p "$pg_port" -U postgres "$@"; }
 say "PostgreSQL $("$pg_bin/postgres" --version | awk '{print $3}') (fsync on, synchronous_commit $PG_SYNC_COMMIT), pid $pg_pid"
 

@@ -98,6 +98,44 @@ wait_gone() { # pid seconds
     return 1
 }
 
+# ---------------------------------------------------------------- PostgreSQL
+# Debian's newest PostgreSQL, a throwaway cluster in DIR/data owned by USER
+# (its superuser has the same name, trust auth on 127.0.0.1), listening on
+# 127.0.0.1:PORT with its socket in DIR; the log goes to LOG. The extra
+# arguments go to postgres (`-c fsync=off`). Waits (bounded, 30 s) until it
+# takes connections. Sets pg_bin and pg_pid (the postmaster: setpriv execs
+# it); stop it with pg_stop.
+pg_start() { # user dir port log [postgres args...]
+    local user=$1 dir=$2 port=$3 log=$4 i
+    shift 4
+    pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+    [ -x "$pg_bin/postgres" ] || die "no PostgreSQL server (apt install postgresql)"
+    mkdir -p "$dir"
+    chown "$user:$user" "$dir"
+    setpriv --reuid="$user" --regid="$user" --init-groups -- "$pg_bin/initdb" -D "$dir/data" -U "$user" \
+        --auth=trust -E UTF8 --locale=C --no-sync >>"$log" 2>&1 || die "initdb failed (see $log)"
+    setpriv --reuid="$user" --regid="$user" --init-groups -- "$pg_bin/postgres" -D "$dir/data" \
+        -h 127.0.0.1 -p "$port" -k "$dir" "$@" >>"$log" 2>&1 &
+    pg_pid=$!
+    for ((i = 0; i < 300; i++)); do
+        "$pg_bin/pg_isready" -q -h 127.0.0.1 -p "$port" && return 0
+        alive "$pg_pid" || die "postgres exited (see $log)"
+        sleep 0.1
+    done
+    die "postgres not ready after 30 s (see $log)"
+}
+
+# Stops the cluster of pg_start by pid (fast shutdown, then KILL).
+pg_stop() {
+    if alive "${pg_pid:-}"; then
+        kill -INT "$pg_pid" 2>/dev/null
+        wait_gone "$pg_pid" 30 || kill -KILL "$pg_pid" 2>/dev/null
+    fi
+    if [ -n "${pg_pid:-}" ]; then wait "$pg_pid" 2>/dev/null || true; fi
+    pg_pid=""
+    return 0
+}
+
 # ---------------------------------------------------------------- instance
 # ejabberdctl against this instance only (its own config, spool, logs, node)
 ejd_ctl_args() {
