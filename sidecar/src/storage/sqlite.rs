@@ -18,6 +18,7 @@
 //! each stanza's calls in [`SqliteStore::begin`] / [`SqliteStore::commit`]
 //! (or [`SqliteStore::rollback`] when the service reports a storage error).
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -103,6 +104,48 @@ pub struct SqliteStore {
     conn: Connection,
     /// The last mam id handed out (one process owns the file).
     last_id: u64,
+    /// Occupants read before, per room, with the room version they were
+    /// read at: a room message reads the room's version (one row) and
+    /// reuses them while it is unchanged, instead of reading and parsing
+    /// every occupant row again. Every occupant change stores a new version
+    /// (the core's `Service` makes each one unique), and a rolled-back
+    /// change restores the old one, so a version match means the same
+    /// occupants.
+    occupants: OccupantCache,
+}
+
+/// Bounded: at most [`OccupantCache::MAX_ENTRIES`] occupants over all rooms
+/// (emptied when full).
+#[derive(Default)]
+struct OccupantCache {
+    rooms: HashMap<String, (String, Vec<(BareJid, Affiliation)>)>,
+    entries: usize,
+}
+
+impl OccupantCache {
+    const MAX_ENTRIES: usize = 200_000;
+
+    fn get(&self, room: &str, version: &str) -> Option<&Vec<(BareJid, Affiliation)>> {
+        self.rooms
+            .get(room)
+            .filter(|(v, _)| v == version)
+            .map(|(_, affs)| affs)
+    }
+
+    fn put(&mut self, room: &str, version: String, affs: Vec<(BareJid, Affiliation)>) {
+        if let Some((_, old)) = self.rooms.remove(room) {
+            self.entries -= old.len();
+        }
+        if affs.len() > Self::MAX_ENTRIES {
+            return;
+        }
+        if self.entries + affs.len() > Self::MAX_ENTRIES {
+            self.rooms.clear();
+            self.entries = 0;
+        }
+        self.entries += affs.len();
+        self.rooms.insert(room.to_owned(), (version, affs));
+    }
 }
 
 fn err(e: rusqlite::Error) -> StoreError {
@@ -148,7 +191,11 @@ impl SqliteStore {
             .map_err(err)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(err)?;
-        let mut store = SqliteStore { conn, last_id: 0 };
+        let mut store = SqliteStore {
+            conn,
+            last_id: 0,
+            occupants: OccupantCache::default(),
+        };
         store.migrate()?;
         store.last_id = store.last_mam_id()?.unwrap_or(0);
         Ok(store)
@@ -503,15 +550,18 @@ impl RoomStore for SqliteStore {
         room: &BareJid,
     ) -> Result<Option<Vec<(BareJid, Affiliation)>>, StoreError> {
         let r = room.as_str();
-        let exists: Option<i64> = self
+        let version: Option<String> = self
             .conn
-            .prepare_cached("SELECT 1 FROM rooms WHERE jid = ?1")
+            .prepare_cached("SELECT version FROM rooms WHERE jid = ?1")
             .map_err(err)?
             .query_row([r], |row| row.get(0))
             .optional()
             .map_err(err)?;
-        if exists.is_none() {
+        let Some(version) = version else {
             return Ok(None);
+        };
+        if let Some(affs) = self.occupants.get(r, &version) {
+            return Ok(Some(affs.clone()));
         }
         let mut st = self
             .conn
@@ -529,6 +579,7 @@ impl RoomStore for SqliteStore {
             out.push((jid(&u)?, a));
         }
         out.sort_by(|a, b| user_order(&a.0, &b.0));
+        self.occupants.put(r, version, out.clone());
         Ok(Some(out))
     }
 
@@ -720,6 +771,41 @@ mod tests {
             })
             .collect();
         assert_eq!(before, after);
+    }
+
+    /// Occupants are reused while the room's version is unchanged, and
+    /// re-read when a change (committed or rolled back) moved it.
+    #[test]
+    fn occupants_follow_the_room_version() {
+        let mut s = SqliteStore::in_memory().unwrap();
+        let j = |u: &str| BareJid::new(u).unwrap();
+        let room = j("r@muc.test");
+        let first = vec![(j("alice@a.test"), Affiliation::Owner)];
+        let data = Room {
+            config: Vec::new(),
+            affiliations: first.clone(),
+            version: "v1".into(),
+        };
+        assert!(s.create_room(&room, &data).unwrap());
+        assert_eq!(s.room_affiliations(&room).unwrap().unwrap(), first);
+        let second = vec![
+            (j("alice@a.test"), Affiliation::Owner),
+            (j("bob@a.test"), Affiliation::Member),
+        ];
+        s.begin().unwrap();
+        s.set_affiliations(&room, &second, "v2", &[j("bob@a.test")], &[])
+            .unwrap();
+        assert_eq!(s.room_affiliations(&room).unwrap().unwrap(), second);
+        s.rollback().unwrap();
+        assert_eq!(s.room_affiliations(&room).unwrap().unwrap(), first);
+        s.begin().unwrap();
+        s.set_affiliations(&room, &second, "v3", &[j("bob@a.test")], &[])
+            .unwrap();
+        s.commit().unwrap();
+        assert_eq!(s.room_affiliations(&room).unwrap().unwrap(), second);
+        assert_eq!(s.room(&room).unwrap().unwrap().affiliations, second);
+        s.destroy_room(&room).unwrap();
+        assert_eq!(s.room_affiliations(&room).unwrap(), None);
     }
 
     #[test]
