@@ -154,8 +154,9 @@ pub struct Component {
     pub multicast_max_addresses: usize,
     /// Make the full-text index's writes searchable at least this often
     /// while messages flow, in ms (a MAM query makes them searchable at
-    /// once in any case). Unset: 250 ms (SQLite), 100 ms (PostgreSQL
-    /// tailer). Longer: fewer index commits and segment merges.
+    /// once in any case). Unset: 5,000 ms (SQLite), 100 ms (PostgreSQL
+    /// tailer). Longer: fewer index commits and segment merges (about 7 ms
+    /// of CPU each).
     #[serde(default)]
     pub index_commit_ms: Option<u64>,
     #[serde(default)]

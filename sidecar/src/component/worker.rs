@@ -4,7 +4,8 @@
 //! storage transaction (the service's
 //! reads and writes and the archive rows); the index is written after the
 //! commit and made searchable at the first tick (every 250 ms) at least
-//! `index_commit` after the last commit, or at once before a MAM query.
+//! `index_commit` ([`COMMIT_EVERY`] unless set) after the last commit, or at
+//! once before a MAM query.
 //! Until then the writes are only in memory: the archive is the system of
 //! record, and the catch-up at start indexes what a crash lost. The connection task never waits on the disk: it awaits the
 //! answer of its job on a oneshot channel.
@@ -55,7 +56,7 @@ pub struct Settings {
     pub max_body_size: usize,
     pub mam_max_page: usize,
     /// How often the index's writes are made searchable while messages
-    /// flow (`[component] index_commit_ms`; None: 250 ms with SQLite,
+    /// flow (`[component] index_commit_ms`; None: [`COMMIT_EVERY`] with SQLite,
     /// [`tail::COMMIT_EVERY`] with PostgreSQL).
     pub index_commit: Option<Duration>,
 }
@@ -89,6 +90,19 @@ pub type Started = (
 /// How long a MAM query waits for the tailer to make the archive searchable.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How often the worker makes the index's writes searchable while messages
+/// flow, unless `[component] index_commit_ms` says otherwise (SQLite; with
+/// PostgreSQL the tailer commits, [`tail::COMMIT_EVERY`]). A MAM query
+/// commits first in any case, so no client waits for it; a commit costs
+/// some 7 ms of CPU (a new segment's files, their fsyncs, soon a merge:
+/// `cargo run --release -p xmpp_accel_core --example mam_commit_cost`),
+/// which every 250 ms was most of the component's CPU in a busy room.
+pub const COMMIT_EVERY: Duration = Duration::from_secs(5);
+
+/// The index's own commit thread, behind the worker's and the tailer's
+/// commits, in ms.
+const INDEX_BACKSTOP_COMMIT_MS: u64 = 60_000;
+
 /// Opens the store and the index, catches the index up with the archive,
 /// and starts the worker thread. Returns the job queue (bounded: a full
 /// queue makes the connection wait, which stops its reads).
@@ -100,9 +114,16 @@ pub fn start(
     metrics: ComponentMetrics,
 ) -> Result<Started, String> {
     let mut store = storage::open(storage)?;
+    // the worker (SQLite) or the tailer (PostgreSQL) commits, as often as
+    // `index_commit` says and before each search; the index's own commit
+    // thread only backs them up, rarely (each commit costs a segment and,
+    // soon, a merge)
+    let options = mam::Options {
+        commit_interval_ms: INDEX_BACKSTOP_COMMIT_MS,
+        ..mam::Options::default()
+    };
     let index = Arc::new(
-        MamIndex::open(index_dir, mam::Options::default())
-            .map_err(|e| format!("{}: {e}", index_dir.display()))?,
+        MamIndex::open(index_dir, options).map_err(|e| format!("{}: {e}", index_dir.display()))?,
     );
     // the tailer LISTENs before the stored resources are read: no change
     // falls between the two
@@ -282,11 +303,8 @@ impl Worker {
     /// Commits the index if it has writes and (unless `now`) the last
     /// commit is `index_commit` old; refreshes the gauges.
     fn tick(&mut self, now: bool) {
-        // unset: at every tick, as before
-        let due = match self.settings.index_commit {
-            None => true,
-            Some(every) => self.last_commit.elapsed() >= every,
-        };
+        let every = self.settings.index_commit.unwrap_or(COMMIT_EVERY);
+        let due = self.last_commit.elapsed() >= every;
         if self.pending > 0 && (now || due) {
             match self.index.commit() {
                 Ok(()) => self.pending = 0,
