@@ -40,13 +40,6 @@ cookie=$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
 token="token-$cookie"
 prosody_pid="" sidecar_pid=""
 
-stop_pid() { # pid
-    [ -n "$1" ] || return 0
-    alive "$1" && kill -TERM "$1" 2>/dev/null
-    wait_gone "$1" 15 || kill -KILL "$1" 2>/dev/null || true
-    wait "$1" 2>/dev/null || true
-}
-
 cleanup() {
     local rc=$? p
     set +e
@@ -57,12 +50,12 @@ cleanup() {
             [ -s "$tmp/logs/$f" ] && { echo "---- tail of $f ----" >&2; tail -n 40 "$tmp/logs/$f" >&2; }
         done
     fi
-    stop_pid "$prosody_pid"
-    stop_pid "$sidecar_pid"
+    stop_pids "$prosody_pid"
+    stop_pids "$sidecar_pid"
     # a Prosody of this run that we lost track of (its own pid file)
     p=$(cat "$tmp/prosody/prosody.pid" 2>/dev/null || true)
     if [ -n "$p" ] && alive "$p" && grep -qF "$tmp/prosody/" "/proc/$p/cmdline" 2>/dev/null; then
-        stop_pid "$p"
+        stop_pids "$p"
     fi
     if [ "${KEEP_TMP:-0}" = 1 ]; then say "kept $tmp"; else rm -rf "$tmp"; fi
     exit "$rc"
@@ -158,19 +151,19 @@ scenario errors
 
 # ---------------------------------------------------------------- 2. catch-up
 say "stopping the sidecar (pid $sidecar_pid); 20 messages archived meanwhile"
-stop_pid "$sidecar_pid"
+stop_pids "$sidecar_pid"
 scenario seed two 20
 grep -q "could not index" "$tmp/logs/prosody.log" || die "the module did not notice the sidecar was down"
 start_sidecar
 say "restarting Prosody (pid $prosody_pid): it catches up on load"
-stop_pid "$prosody_pid"
+stop_pids "$prosody_pid"
 start_prosody
 scenario wait two 20
 XMPP_EXPECT_COUNT=80 scenario check
 
 # ---------------------------------------------------------------- 3. back-fill
 say "the index removed; the sidecar starts on an empty one"
-stop_pid "$sidecar_pid"
+stop_pids "$sidecar_pid"
 rm -rf "$tmp/index/db"
 start_sidecar
 out=$(cd "$tmp/prosody" && as_prosody timeout 120 prosodyctl --config "$tmp/prosody/prosody.cfg.lua" \

@@ -60,12 +60,7 @@ cleanup() {
             [ -s "$tmp/logs/$f" ] && { echo "---- tail of $f ----" >&2; tail -n 40 "$tmp/logs/$f" >&2; }
         done
     fi
-    for p in "$py_pid" "$hold_pid" "$sidecar_pid" "$prosody_pid"; do
-        alive "$p" && kill -TERM "$p" 2>/dev/null
-    done
-    for p in "$py_pid" "$hold_pid" "$sidecar_pid" "$prosody_pid"; do
-        [ -n "$p" ] && { wait_gone "$p" 10 || kill -KILL "$p" 2>/dev/null; }
-    done
+    stop_pids -t 10 "$py_pid" "$hold_pid" "$sidecar_pid" "$prosody_pid"
     pg_stop
     ejd_stop
     ejd_kill_leftovers

@@ -58,10 +58,7 @@ cleanup() {
         ejd_log_tails
         [ -s "$tmp/logs/sidecar.log" ] && { echo "---- tail of sidecar.log ----" >&2; tail -n 30 "$tmp/logs/sidecar.log" >&2; }
     fi
-    for p in "$py_pid" "$sidecar_pid"; do alive "$p" && kill -TERM "$p" 2>/dev/null; done
-    for p in "$py_pid" "$sidecar_pid"; do
-        [ -n "$p" ] && { wait_gone "$p" 10 || kill -KILL "$p" 2>/dev/null; }
-    done
+    stop_pids -t 10 "$py_pid" "$sidecar_pid"
     ejd_stop
     ejd_kill_leftovers
     if [ "${KEEP_TMP:-0}" = 1 ]; then say "kept $tmp"; else rm -rf "$tmp"; fi

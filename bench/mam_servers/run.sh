@@ -58,13 +58,6 @@ PASS_A="pw-alice-$cookie" PASS_B="pw-bob-$cookie"
 tmp="" node="" wrapper_pid="" beam_pid="" my_pid="" prosody_pid="" sidecar_pid=""
 ejd_nodes=()
 
-stop_pid() { # pid [signal]
-    [ -n "$1" ] || return 0
-    alive "$1" && kill "-${2:-TERM}" "$1" 2>/dev/null
-    wait_gone "$1" 30 || kill -KILL "$1" 2>/dev/null || true
-    wait "$1" 2>/dev/null || true
-}
-
 cleanup() {
     local rc=$? n
     set +e
@@ -79,9 +72,7 @@ cleanup() {
     for n in "${!EJD[@]}"; do ejd_use "$n"; ejd_stop; done
     ejd_stop
     for n in "${ejd_nodes[@]}"; do node=$n; ejd_kill_leftovers; done
-    stop_pid "$prosody_pid"
-    stop_pid "$sidecar_pid"
-    stop_pid "$my_pid"
+    stop_pids -t 30 "$prosody_pid" "$sidecar_pid" "$my_pid"
     if [ "${KEEP_TMP:-0}" = 1 ]; then say "kept $work"; else rm -rf "$work"; fi
     exit "$rc"
 }
@@ -308,7 +299,7 @@ ejd_save b
 query --repeats "$REPEATS" "ejabberd_ours@$port_a@$FT@$work/results/ejabberd_ours.json" \
     "ejabberd_mariadb@$c2s_port@withtext@$work/results/ejabberd_mariadb.json"
 for e in a b; do ejd_use $e; ejd_stop; ejd_save $e; done
-stop_pid "$my_pid"
+stop_pids -t 30 "$my_pid"
 my_pid=""
 tmp=""
 
@@ -380,7 +371,7 @@ for u in alice:$PASS_A bob:$PASS_B; do
 done
 start_prosody
 "$PY" "$here/bench.py" template 127.0.0.1 "$prosody_port" "$PASS_A" "$PASS_B" || die "template messages"
-stop_pid "$prosody_pid"
+stop_pids -t 30 "$prosody_pid"
 prosody_pid=""
 pdb=$pd/data/prosody.sqlite
 sqlite_json "$pdb" "SELECT host, user, store, key, \"when\", \"with\", type, value AS xml FROM prosodyarchive WHERE user='alice' AND store='archive'" \
@@ -397,7 +388,7 @@ all=$("$PY" -c "import json; print(len(json.load(open('$work/data/queries.json')
 only=$("$PY" -c "n=$all; k=$SCAN_Q; print(','.join(str(i * n // k) for i in range(k)))")
 say "(d) client scan on queries $only"
 query --scan --only "$only" "prosody_scan@$prosody_port@-@$work/results/prosody_scan.json"
-stop_pid "$prosody_pid"
+stop_pids -t 30 "$prosody_pid"
 prosody_pid=""
 
 # (c) the sidecar, Prosody with our module: catch-up on load
@@ -422,9 +413,9 @@ done
 note "(c) catch-up on load: $(grep "back-fill done" "$work/logs/prosody.log" | tail -n 1 | sed 's/.*back-fill done/back-fill done/') in $(since "$t")s from the start of Prosody"
 sleep 0.5  # one commit interval and more
 query --repeats "$REPEATS" "prosody_ours@$prosody_port@$FT@$work/results/prosody_ours.json"
-stop_pid "$prosody_pid"
+stop_pids -t 30 "$prosody_pid"
 prosody_pid=""
-stop_pid "$sidecar_pid"
+stop_pids -t 30 "$sidecar_pid"
 sidecar_pid=""
 
 # ---------------------------------------------------------------- report

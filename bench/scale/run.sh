@@ -44,8 +44,7 @@ cleanup() {
     local rc=$? p
     set +e
     trap - EXIT
-    for p in "$drv_pid" "$psql_pid" "${sc_pid[@]}"; do alive "$p" && kill -TERM "$p" 2>/dev/null; done
-    for p in "$drv_pid" "$psql_pid" "${sc_pid[@]}"; do [ -n "$p" ] && { wait_gone "$p" 10 || kill -KILL "$p" 2>/dev/null; }; done
+    stop_pids -t 10 "$drv_pid" "$psql_pid" "${sc_pid[@]}"
     pg_stop
     if [ "$rc" != 0 ]; then
         for f in "$tmp"/*.log; do [ -s "$f" ] && { echo "---- tail of $f ----" >&2; tail -n 20 "$f" >&2; }; done

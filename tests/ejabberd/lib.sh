@@ -98,6 +98,29 @@ wait_gone() { # pid seconds
     return 1
 }
 
+# Stops processes this run started: SIGTERM (or -s SIGNAL) to each live one,
+# then waits up to -t SECONDS (15) for each, SIGKILLs what is left and reaps
+# our children. Empty pids are skipped; safe under set -e.
+stop_pids() { # [-t seconds] [-s signal] pid...
+    local secs=15 sig=TERM p
+    while [ $# -gt 0 ]; do
+        case "$1" in
+            -t) secs=$2; shift 2 ;;
+            -s) sig=$2; shift 2 ;;
+            *) break ;;
+        esac
+    done
+    for p in "$@"; do
+        if alive "$p"; then kill "-$sig" "$p" 2>/dev/null || true; fi
+    done
+    for p in "$@"; do
+        [ -n "$p" ] || continue
+        wait_gone "$p" "$secs" || kill -KILL "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
+    done
+    return 0
+}
+
 # ---------------------------------------------------------------- PostgreSQL
 # Debian's newest PostgreSQL, a throwaway cluster in DIR/data owned by USER
 # (its superuser has the same name, trust auth on 127.0.0.1), listening on
