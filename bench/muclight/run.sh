@@ -94,16 +94,10 @@ secret=$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
 wrapper_pid="" beam_pid="" sidecar_pid="" prosody_pid="" lg_pid=""
 ejd_ctl_args
 
-stop_pid() { # pid: TERM, then KILL after 15 s
-    [ -n "$1" ] || return 0
-    alive "$1" && kill -TERM "$1" 2>/dev/null
-    wait_gone "$1" 15 || kill -KILL "$1" 2>/dev/null || true
-    wait "$1" 2>/dev/null || true
-}
 stop_all() {
-    stop_pid "$lg_pid"; lg_pid=""
-    stop_pid "$sidecar_pid"; sidecar_pid=""
-    stop_pid "$prosody_pid"; prosody_pid=""
+    stop_pids "$lg_pid"; lg_pid=""
+    stop_pids "$sidecar_pid"; sidecar_pid=""
+    stop_pids "$prosody_pid"; prosody_pid=""
     ejd_stop
 }
 cleanup() {
@@ -147,18 +141,9 @@ start_ejd() {
     ejd_write_ctl_cfg "$cookie" "$dist_port" ""
     echo "ERL_MAX_PORTS=$((n * 2 + 2000))" >>"$tmp/etc/ejabberdctl.cfg"
     if [ "$kind" = light ] || [ "$kind" = light_mc ]; then
-        extra_listen="  -
-    port: $comp_port
-    ip: \"127.0.0.1\"
-    module: ejabberd_service
-    max_stanza_size: 16777216
-    shaper_rule: none
-    hosts:
-      \"muclight.localhost\":
-        password: \"$secret\""
-        mods="  mod_privilege:
-    presence:
-      managed_entity: all"
+        extra_listen=$(ejd_listener ejabberd_service "$comp_port" "max_stanza_size: 16777216" \
+            "shaper_rule: none" "hosts:" '  "muclight.localhost":' "    password: \"$secret\"")
+        mods=$EJD_PRIVILEGE_MODULE
         # light_mc: XEP-0033 on multicast.localhost; the component is a
         # "remote" sender to mod_multicast (not one of its hosts): 20
         # addresses a stanza unless raised
@@ -193,69 +178,16 @@ start_ejd() {
       mam: false
       persistent: false"
     fi
-    cat >"$tmp/etc/ejabberd.yml" <<EOF
-hosts:
-  - localhost
-loglevel: warning
-log_rotate_count: 0
-certfiles:
-  - "$tmp/cert/server.pem"
-max_fsm_queue: 10000000
-listen:
-  -
-    port: $c2s_port
-    ip: "127.0.0.1"
-    module: ejabberd_c2s
-    starttls_required: true
-    max_stanza_size: 16777216
-    shaper: none
-    backlog: 4096
-    access: c2s
-$extra_listen
-auth_method: anonymous
+    EJD_LOGLEVEL=warning EJD_AUTH="auth_method: anonymous
 anonymous_protocol: login_anon
-allow_multiple_connections: true
-acl:
-  local:
-    user_regexp: ""
-access_rules:
-  c2s:
-    allow: all
-api_permissions:
-  "console commands":
-    from:
-      - ejabberd_ctl
-    who: all
-    what: "*"
-modules:
-$mods
-EOF
+allow_multiple_connections: true" ejd_write_config "$(ejd_listener ejabberd_c2s "$c2s_port" "starttls_required: true" \
+        "max_stanza_size: 16777216" "shaper: none" "backlog: 4096" "access: c2s")${extra_listen:+
+$extra_listen}" "$mods" "max_fsm_queue: 10000000"
     chown -R "$RUN_USER:$RUN_USER" "$tmp/etc" "$tmp/spool" "$tmp/logs" "$tmp/run" "$tmp/cert" "$tmp/contrib"
-    ejd_start_nopam "$START_TIMEOUT"
+    # as $RUN_USER through setpriv, not su (su's pam_limits would put the
+    # open-files limit back to 1,024)
+    EJD_SETPRIV=1 ejd_start "$START_TIMEOUT"
     ejd_check_loopback >/dev/null
-}
-
-# ejd_start, but as $RUN_USER through setpriv, not su (su's pam_limits would
-# put the open-files limit back to 1,024): as bench/sidecar/run.sh.
-ejd_start_nopam() { # timeout_seconds
-    local deadline
-    rm -f "$tmp/run/ejabberd.pid"
-    beam_pid=""
-    setpriv --reuid="$RUN_USER" --regid="$RUN_USER" --init-groups -- \
-        env HOME="$tmp/spool" ejabberdctl "${ctl_args[@]}" foreground >>"$tmp/logs/console.log" 2>&1 &
-    wrapper_pid=$!
-    deadline=$((SECONDS + $1))
-    while :; do
-        if [ -z "$beam_pid" ] && [ -s "$tmp/run/ejabberd.pid" ]; then
-            beam_pid=$(cat "$tmp/run/ejabberd.pid")
-        fi
-        if [ -n "$beam_pid" ] && ss -Hltnp "sport = :$c2s_port" | grep -q "pid=$beam_pid,"; then
-            break
-        fi
-        alive "$wrapper_pid" || die "ejabberd exited during startup"
-        [ "$SECONDS" -lt "$deadline" ] || die "c2s port $c2s_port not listening after $1s"
-        sleep 0.3
-    done
 }
 
 start_sidecar() { # [mc]
