@@ -132,10 +132,14 @@ fn plaintext_given_during_the_handshake_is_sent_after_it() {
         StepTag::Init,
         "server waits for the client's Finished"
     );
-    let c = client.step(b"", &s.to_write, -1);
+    // plaintext given in the steps that end the handshake goes once, after
+    // what was queued
+    let c = client.step(b" more", &s.to_write, -1);
     assert_eq!(c.tag, StepTag::Ok);
-    let s = server.step(b"", &c.to_write, -1);
-    assert_eq!(s.plaintext, b"early words");
+    let s = server.step(b"<s/>", &c.to_write, -1);
+    assert_eq!(s.tag, StepTag::Ok);
+    assert_eq!(s.plaintext, b"early words more");
+    assert_eq!(client.step(b"", &s.to_write, -1).plaintext, b"<s/>");
 }
 
 #[test]
@@ -424,29 +428,27 @@ proptest! {
     }
 }
 
-/// A sink that takes at most `max` bytes per call (a short writer), the way
-/// a caller's own buffer may: `step_into` must still hand over every byte.
+/// A sink that gives each piece of room in a buffer of its own, holding
+/// at most `max` bytes more than asked (so rustls sees the room it asked
+/// for and little else): `step_into` must still hand over every byte.
 struct Dribble {
     max: usize,
     got: Vec<u8>,
     calls: usize,
 }
 
-impl std::io::Write for Dribble {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = buf.len().min(self.max);
-        self.got.extend_from_slice(&buf[..n]);
+impl xmpp_accel_core::tls::CipherSink for Dribble {
+    fn with_room(&mut self, room: usize, f: &mut dyn FnMut(&mut [u8]) -> usize) {
+        let mut piece = vec![0u8; room + self.max % 3];
+        let n = f(&mut piece);
+        assert!(n <= piece.len());
+        self.got.extend_from_slice(&piece[..n]);
         self.calls += 1;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }
 
 #[test]
-fn step_into_hands_over_every_byte_to_a_short_writer() {
+fn step_into_hands_over_every_byte_to_a_sink() {
     let pki = pki();
     for proto in ["", "no_tlsv1_3"] {
         let sopts = Options {
@@ -455,7 +457,7 @@ fn step_into_hands_over_every_byte_to_a_short_writer() {
         };
         let mut client = Session::new(&client_opts()).expect("client");
         let mut server = Session::new(&sopts).expect("server");
-        // the handshake, the server's flights through a 7-byte writer
+        // the handshake, each record through room of its own
         let mut to_server = client.step(b"", b"", -1).to_write;
         while client.is_handshaking() || server.is_handshaking() {
             let mut sink = Dribble {
@@ -472,7 +474,7 @@ fn step_into_hands_over_every_byte_to_a_short_writer() {
             let (tag, _) = server.step_into(b"", &to_server, -1, &mut Vec::new());
             assert_eq!(tag, StepTag::Ok);
         }
-        // data: 3 records of 16 KB and a small one, through 1,000-byte writes
+        // data: 3 records of 16 KB and a small one
         let data: Vec<u8> = (0..50_000u32).map(|i| (i % 251) as u8).collect();
         let mut sink = Dribble {
             max: 1000,
@@ -481,7 +483,7 @@ fn step_into_hands_over_every_byte_to_a_short_writer() {
         };
         let (tag, plain) = server.step_into(&data, b"", 0, &mut sink);
         assert_eq!((tag, plain), (StepTag::Ok, Vec::new()));
-        assert!(sink.calls > 50, "short writes: {}", sink.calls);
+        assert!(sink.calls >= 1, "calls: {}", sink.calls);
         let got = client.step(b"", &sink.got, -1);
         assert_eq!(got.tag, StepTag::Ok);
         assert_eq!(got.plaintext, data);

@@ -10,7 +10,6 @@
 //! and verify results (chain checks, CA roots read on first use). Other
 //! handshake steps take well under 1 ms and stay on normal schedulers.
 
-use std::io::{IoSlice, Write};
 use std::sync::Mutex;
 
 use rustler::{Atom, Binary, Encoder, Env, NifResult, OwnedBinary, Resource, ResourceArc, Term};
@@ -128,8 +127,8 @@ fn tls_open_dirty<'a>(env: Env<'a>, args: Term<'a>) -> NifResult<Term<'a>> {
     Ok(opened(env, Session::new(&options(args)?)))
 }
 
-/// A step's ciphertext, written by rustls straight into the binary the
-/// step returns (no intermediate `Vec`, one copy per record).
+/// A step's ciphertext, encoded and encrypted by rustls straight into the
+/// binary the step returns (no intermediate buffer).
 #[derive(Default)]
 struct BinOut {
     bin: Option<OwnedBinary>,
@@ -162,31 +161,10 @@ impl BinOut {
     }
 }
 
-impl Write for BinOut {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if !buf.is_empty() {
-            self.reserve(buf.len()).copy_from_slice(buf);
-            self.len += buf.len();
-        }
-        Ok(buf.len())
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize> {
-        let total: usize = bufs.iter().map(|b| b.len()).sum();
-        if total > 0 {
-            let mut dst = self.reserve(total);
-            for b in bufs {
-                let (head, rest) = dst.split_at_mut(b.len());
-                head.copy_from_slice(b);
-                dst = rest;
-            }
-            self.len += total;
-        }
-        Ok(total)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
+impl tls::CipherSink for BinOut {
+    fn with_room(&mut self, room: usize, f: &mut dyn FnMut(&mut [u8]) -> usize) {
+        let written = f(self.reserve(room)).min(room);
+        self.len += written;
     }
 }
 

@@ -122,6 +122,7 @@ fn build(opts: &Options) -> Result<Config, TlsError> {
             // fast_tls: SSL_OP_NO_TICKET and no session cache
             cfg.session_storage = Arc::new(NoServerSessionStorage {});
             cfg.send_tls13_tickets = 0;
+            cfg.key_log = Arc::new(super::exporter::CaptureExporterSecret);
             Kind::Server(Arc::new(cfg))
         }
         Role::Client => {
@@ -136,6 +137,7 @@ fn build(opts: &Options) -> Result<Config, TlsError> {
             };
             cfg.alpn_protocols = opts.alpn.clone();
             cfg.resumption = rustls::client::Resumption::disabled();
+            cfg.key_log = Arc::new(super::exporter::CaptureExporterSecret);
             Kind::Client(Arc::new(cfg))
         }
     };

@@ -24,6 +24,7 @@ pub mod ciphers;
 mod config;
 mod der;
 mod error;
+mod exporter;
 mod options;
 mod session;
 pub mod verify;
@@ -32,7 +33,7 @@ pub use config::{clear_cache, edge_server_config};
 pub use der::subject_cn as der_subject_cn;
 pub use error::TlsError;
 pub use options::{Options, Role};
-pub use session::{Session, Step, StepTag, DEFAULT_MAX_PENDING_INPUT};
+pub use session::{CipherSink, Session, Step, StepTag, DEFAULT_MAX_PENDING_INPUT};
 
 /// The crypto provider every session uses (aws-lc-rs).
 pub(crate) fn provider() -> std::sync::Arc<rustls::crypto::CryptoProvider> {
