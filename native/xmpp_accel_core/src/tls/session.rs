@@ -377,11 +377,13 @@ impl Session {
         want: i64,
         out: &mut dyn CipherSink,
     ) -> (StepTag, Vec<u8>) {
-        if self.failed.is_none() {
-            if let Err(e) = self.run(to_send, received, out) {
-                self.failed = Some(e);
-                self.pending_in = Vec::new();
-            }
+        if let Some(e) = &self.failed {
+            // sticky: nothing more is read or given
+            return (StepTag::Error(e.clone()), Vec::new());
+        }
+        if let Err(e) = self.run(to_send, received, out) {
+            self.failed = Some(e);
+            self.pending_in = Vec::new();
         }
         let plaintext = self.give_plaintext(want);
         if let Some(e) = &self.failed {
