@@ -176,9 +176,10 @@ pub(crate) struct HelloScan {
 const HELLO_PREFIX: usize = 38;
 
 impl HelloScan {
-    /// Feeds the next bytes of the stream; `Some(random)` once the random
-    /// is read, `Some(None)`-like failures (not a ServerHello) give `None`
-    /// forever after `done` is set.
+    /// Feeds the next bytes of the stream; gives the random once it has
+    /// been read. After the first 38 bytes of handshake messages
+    /// ([`HelloScan::is_done`]) nothing more is read: if they were not a
+    /// ServerHello, there is no random.
     pub(crate) fn feed(&mut self, mut bytes: &[u8]) -> Option<[u8; 32]> {
         while !bytes.is_empty() && self.hello.len() < HELLO_PREFIX {
             if self.header_len < 5 {

@@ -49,7 +49,7 @@ pub struct Step {
 /// encrypts records straight into the room the sink gives.
 pub trait CipherSink {
     /// Gives `f` at least `room` writable bytes after those written so far;
-    /// `f` returns how many of them it wrote (0 to 'room').
+    /// `f` returns how many of them it wrote (0 to `room`).
     fn with_room(&mut self, room: usize, f: &mut dyn FnMut(&mut [u8]) -> usize);
 }
 
