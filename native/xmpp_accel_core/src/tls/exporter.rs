@@ -87,7 +87,7 @@ pub(crate) fn export(
             // Derive-Secret(Secret, label, "")
             let first = suite.hkdf_provider.expander_for_okm(&OkmBlock::new(secret));
             let empty = hash.hash(b"");
-            let derived = expand_label_block(&*first, label, empty.as_ref());
+            let derived = expand_label_block(&*first, label, empty.as_ref())?;
             // HKDF-Expand-Label(derived, "exporter", Hash(context), L)
             let second = suite.hkdf_provider.expander_for_okm(&derived);
             let context_hash = hash.hash(context.unwrap_or_default());
@@ -135,12 +135,14 @@ fn with_label_info<T>(
     ]))
 }
 
-fn expand_label_block(expander: &dyn HkdfExpander, label: &[u8], context: &[u8]) -> OkmBlock {
+fn expand_label_block(
+    expander: &dyn HkdfExpander,
+    label: &[u8],
+    context: &[u8],
+) -> Option<OkmBlock> {
     with_label_info(expander.hash_len(), label, context, |info| {
         expander.expand_block(info)
     })
-    // labels here are constants well under the 255-byte limit
-    .unwrap_or_else(|| OkmBlock::new(&[]))
 }
 
 fn expand_label_slice(

@@ -104,8 +104,6 @@ pub struct Session {
     role: Role,
     /// Own key is slow to sign with (see [`Session::step_is_heavy`]).
     slow_to_sign: bool,
-    /// A server has answered the ClientHello.
-    answered_hello: bool,
     verify_cache: Option<i64>,
     max_pending_input: usize,
     /// Reads the server random during the handshake (for TLS 1.2 exporters).
@@ -319,7 +317,6 @@ impl Session {
             purpose,
             role,
             slow_to_sign: config.slow_to_sign,
-            answered_hello: false,
             verify_cache: None,
             max_pending_input: DEFAULT_MAX_PENDING_INPUT,
             hello_scan: Some(Box::default()),
@@ -340,11 +337,19 @@ impl Session {
         }
         match self.role {
             Role::Server => {
-                !self.answered_hello
+                !self.answered_hello()
                     && (self.slow_to_sign || super::certs::registry_may_sign_slowly())
             }
             Role::Client => self.slow_to_sign,
         }
+    }
+
+    /// A server's ServerHello went out (read by the hello scan, which lives
+    /// until the handshake ends). A HelloRetryRequest is not an answer: the
+    /// signature comes with the next ClientHello.
+    fn answered_hello(&self) -> bool {
+        let random = self.hello_scan.as_ref().and_then(|scan| scan.random());
+        random.is_some_and(|r| r != HELLO_RETRY_REQUEST_RANDOM)
     }
 
     /// True until the handshake has finished.
@@ -572,16 +577,9 @@ impl Session {
         (next, discard + extra)
     }
 
-    /// After a call into rustls during the handshake: notes the answered
-    /// ClientHello, takes the exporter secret, and at the end keeps what
-    /// exporters need.
+    /// After a call into rustls during the handshake: takes the exporter
+    /// secret, and at the end keeps what exporters need.
     fn after_handshake_round(&mut self) {
-        if self.role == Role::Server && !self.answered_hello {
-            // the ServerHello went out (a HelloRetryRequest is not an answer:
-            // the signature comes with the next ClientHello)
-            let random = self.hello_scan.as_ref().and_then(|scan| scan.random());
-            self.answered_hello = random.is_some_and(|r| r != HELLO_RETRY_REQUEST_RANDOM);
-        }
         if self.exporter.is_none() {
             if let Some(secret) = exporter::take_captured() {
                 self.exporter = Some(Box::new(Exporter {
