@@ -44,6 +44,9 @@ parse(XML) ->
 
 %% @doc Serialises to a binary (no indentation).
 -spec to_binary(exml_stream:element() | [exml_stream:element()] | cdata()) -> binary().
+to_binary(#xmlel{} = El) ->
+    %% the common case straight to the NIF, which returns a binary already
+    element_to_binary(El, not_pretty);
 to_binary(Item) ->
     iolist_to_binary(to_iolist(Item, not_pretty)).
 

@@ -291,6 +291,32 @@ fn no_escape_in_word(w: u64) -> bool {
         && !has_zero(w ^ (b'"' as u64 * LO))
 }
 
+/// False when no byte of `bytes` is below 0x20 or one of `& < > ' "`, so
+/// that nothing in it needs escaping, in text or in an attribute value.
+/// Checks a word at a time; the last word overlaps the one before it, and
+/// fewer than eight bytes are padded, so no byte is looked at alone.
+#[inline(always)]
+fn may_need_escape(bytes: &[u8]) -> bool {
+    let word = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
+    let n = bytes.len();
+    if n < 8 {
+        // pad with 'a' (needs no escaping)
+        let mut w = u64::from_le_bytes([b'a'; 8]);
+        for (i, &b) in bytes.iter().enumerate() {
+            w = (w & !(0xff << (8 * i))) | (b as u64) << (8 * i);
+        }
+        return !no_escape_in_word(w);
+    }
+    let mut i = 0;
+    while i + 8 <= n {
+        if !no_escape_in_word(word(&bytes[i..i + 8])) {
+            return true;
+        }
+        i += 8;
+    }
+    i < n && !no_escape_in_word(word(&bytes[n - 8..]))
+}
+
 /// Writes `bytes`, replacing each byte marked in `table` by `replace(byte)`.
 #[inline(always)]
 fn escape_with(
@@ -311,6 +337,10 @@ fn escape_or_stop(
     out: &mut Vec<u8>,
     replace: impl Fn(u8) -> Option<&'static [u8]>,
 ) -> bool {
+    if !may_need_escape(bytes) {
+        out.extend_from_slice(bytes);
+        return true;
+    }
     let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
@@ -517,5 +547,79 @@ mod tests {
         out.clear();
         escape_text_fxml(b"a<>&\"'b\r", &mut out);
         assert_eq!(out, b"a&lt;&gt;&amp;&quot;&apos;b\r");
+    }
+
+    /// Byte at a time, straight from the tables: what the word-at-a-time
+    /// scans must write.
+    fn reference(
+        bytes: &[u8],
+        table: &[bool; 256],
+        replace: impl Fn(u8) -> &'static [u8],
+    ) -> Vec<u8> {
+        let mut out = Vec::new();
+        for &b in bytes {
+            if table[b as usize] {
+                out.extend_from_slice(replace(b));
+            } else {
+                out.push(b);
+            }
+        }
+        out
+    }
+
+    proptest::proptest! {
+        /// Every length around the word size, specials at every position.
+        #[test]
+        fn escaping_matches_byte_at_a_time(
+            bytes in proptest::collection::vec(
+                proptest::prop_oneof![
+                    8 => 0x20u8..0x7f,
+                    2 => proptest::sample::select(b"<>&'\"\t\n\r\x01\x1f".to_vec()),
+                    1 => 0x80u8..=0xff,
+                ],
+                0..40,
+            )
+        ) {
+            let text = |b| match b {
+                b'<' => &b"&lt;"[..], b'>' => b"&gt;", b'&' => b"&amp;", b'\'' => b"&apos;",
+                b'"' => b"&quot;", b'\r' => b"&#xD;", _ => REPLACEMENT,
+            };
+            let mut out = Vec::new();
+            escape_text(&bytes, &mut out);
+            proptest::prop_assert_eq!(&out, &reference(&bytes, &TEXT_SPECIAL, text));
+
+            let fxml_text = |b| match b {
+                b'<' => &b"&lt;"[..], b'>' => b"&gt;", b'&' => b"&amp;", b'\'' => b"&apos;",
+                b'"' => b"&quot;", _ => REPLACEMENT,
+            };
+            out.clear();
+            escape_text_fxml(&bytes, &mut out);
+            proptest::prop_assert_eq!(&out, &reference(&bytes, &FXML_TEXT_SPECIAL, fxml_text));
+
+            let fxml_attr = |b| match b {
+                b'<' => &b"&lt;"[..], b'&' => b"&amp;", b'\'' => b"&apos;", b'"' => b"&quot;",
+                b'\t' => b"&#x9;", b'\n' => b"&#xA;", b'\r' => b"&#xD;", _ => REPLACEMENT,
+            };
+            out.clear();
+            write_attr_value_fxml(&bytes, &mut out);
+            let mut want = vec![b'\''];
+            want.extend(reference(&bytes, &FXML_ATTR_SPECIAL, fxml_attr));
+            want.push(b'\'');
+            proptest::prop_assert_eq!(&out, &want);
+
+            let double = bytes.contains(&b'\'');
+            let attr = |b| match b {
+                b'<' => &b"&lt;"[..], b'>' => b"&gt;", b'&' => b"&amp;",
+                b'"' if double => b"&quot;", b'"' => b"\"", b'\'' => b"'",
+                b'\t' => b"&#x9;", b'\n' => b"&#xA;", b'\r' => b"&#xD;", _ => REPLACEMENT,
+            };
+            out.clear();
+            write_attr_value(&bytes, &mut out);
+            let quote = if double { b'"' } else { b'\'' };
+            let mut want = vec![quote];
+            want.extend(reference(&bytes, &ATTR_SPECIAL, attr));
+            want.push(quote);
+            proptest::prop_assert_eq!(&out, &want);
+        }
     }
 }
