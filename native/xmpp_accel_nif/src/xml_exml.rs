@@ -332,6 +332,8 @@ pub fn write_xmlel<'a, S: ExmlSink<'a>>(
             fits(budget, nodes, w.len())?;
             match tuple_fields(env, raw).ok_or(WalkError::BadArg)? {
                 [tag, name, attrs, children] if *tag == atoms.xmlel => {
+                    prefetch_term(*attrs);
+                    prefetch_term(*children);
                     let name = Binary::from_term(wrap(env, *name))
                         .map_err(|_| WalkError::BadArg)?
                         .as_slice();
@@ -378,6 +380,7 @@ pub fn write_xmlel<'a, S: ExmlSink<'a>>(
         };
         match list_cell(env, *rest)? {
             Some((head, tail)) => {
+                prefetch_term(tail);
                 *rest = tail;
                 next = Some(head);
             }
@@ -418,18 +421,61 @@ fn for_each_attr(
             return Err(WalkError::BadArg);
         }
         let it = iter.as_mut_ptr();
+        // The pairs first, with a prefetch for each key's and value's
+        // binary, so that their cache misses overlap instead of coming one
+        // after another as each is inspected.
+        let mut pairs = [(ERL_NIF_TERM::default(), ERL_NIF_TERM::default()); 16];
         let mut result = Ok(());
-        let (mut k, mut v) = (ERL_NIF_TERM::default(), ERL_NIF_TERM::default());
-        while enif_map_iterator_get_pair(env.as_c_arg(), it, &mut k, &mut v) != 0 {
-            result = f(k, v);
-            if result.is_err() {
+        'batches: loop {
+            let mut n = 0;
+            while n < pairs.len() {
+                let (k, v) = &mut pairs[n];
+                if enif_map_iterator_get_pair(env.as_c_arg(), it, k, v) == 0 {
+                    break;
+                }
+                prefetch_term(*k);
+                prefetch_term(*v);
+                n += 1;
+                enif_map_iterator_next(env.as_c_arg(), it);
+            }
+            for &(k, v) in &pairs[..n] {
+                result = f(k, v);
+                if result.is_err() {
+                    break 'batches;
+                }
+            }
+            if n < pairs.len() {
                 break;
             }
-            enif_map_iterator_next(env.as_c_arg(), it);
         }
         enif_map_iterator_destroy(env.as_c_arg(), it);
         result
     }
+}
+
+/// A hint to the CPU to start loading what the term `t` points to, if it
+/// is a list cell or a boxed term (a binary, a tuple): the word a term
+/// points to is where inspecting it stalls when the terms are spread over
+/// a large heap. Only a hint: an address that is not what the tag bits
+/// suggest costs nothing, and the term's contents are never read here.
+#[inline(always)]
+fn prefetch_term(t: ERL_NIF_TERM) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: `ErlNifTerm` is a `repr(transparent)` machine word.
+        let word: usize = unsafe { std::mem::transmute(t) };
+        // the primary tag (two low bits): 1 = list cell, 2 = boxed
+        if matches!(word & 3, 1 | 2) {
+            // SAFETY: a prefetch never faults, whatever the address.
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                    (word & !3) as *const i8,
+                )
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = t;
 }
 
 /// Whether a normal-scheduler call may go on to `nodes` nodes and about `bytes` bytes.

@@ -91,6 +91,23 @@ badxml_test() ->
            #xmlel{name = <<"a">>, attrs = #{<<"k">> => 42}}],
     [?assertError({badxml, B, _}, exml:to_binary(B)) || B <- Bad].
 
+many_attributes_test() ->
+    %% attributes are read in batches of 16: every count around the
+    %% batch size, and past 32 (a hash map instead of a flat one)
+    [begin
+         Attrs = maps:from_list([{iolist_to_binary(io_lib:format("k~3..0b", [I])),
+                                  iolist_to_binary(io_lib:format("v<~b>&'", [I]))}
+                                 || I <- lists:seq(1, N)]),
+         El = #xmlel{name = <<"a">>, attrs = Attrs, children = [#xmlel{name = <<"b">>}]},
+         Bin = exml:to_binary(El),
+         ?assertEqual({ok, El}, exml:parse(Bin)),
+         ?assertEqual(N, length(binary:matches(Bin, <<"&lt;">>))),
+         %% a bad value anywhere among them is still refused
+         [?assertError({badxml, _, _},
+                       exml:to_binary(El#xmlel{attrs = Attrs#{K => 42}}))
+          || K <- [hd(maps:keys(Attrs)), lists:last(maps:keys(Attrs))]]
+     end || N <- [1, 15, 16, 17, 31, 32, 33, 40]].
+
 xml_size_test() ->
     Samples = exml_test_corpus:samples(),
     [begin
