@@ -854,15 +854,33 @@ ok_config(Checks, I, Name) ->
 %% @doc Runs the workloads `Keys' on every implementation: one untimed
 %% warm-up run of `Warm(Impl, Key)' each, then `R' rounds of
 %% `Timed(Impl, Key)'. In a round every key runs on every implementation,
-%% and the implementation that goes first rotates. Returns
-%% `#{{Impl, Key} => #{warm => Result, rounds => [Result]} | {failed, Why}}';
-%% a workload that fails once is not run again.
-interleave(Keys, Impls, R, Warm, Timed) ->
+%% and the implementation that goes first rotates. Then issue 14's rule:
+%% a key whose figure spreads over 20 % across its rounds gets
+%% `bench_lib:extra_rounds(R)' more rounds (the figure is `Figure(Result)',
+%% lower is better; the spread is that of the per-round ratio
+%% ours/fast_tls when both ran, else the largest of the implementations').
+%% Returns `#{{Impl, Key} => #{warm => Result, rounds => [Result]} |
+%% {failed, Why}}'; a workload that fails once is not run again.
+interleave(Keys, Impls, R, Warm, Timed, Figure) ->
     Warmed = maps:from_list(
                [{{I, K}, case attempt(fun() -> Warm(I, K) end) of
                              {failed, _} = F -> F;
                              W -> #{warm => W, rounds => []}
                          end} || {K, Is} <- Keys, I <- Is]),
+    Acc = rounds(Keys, Impls, 1, R, Timed, Warmed),
+    Noisy = [{K, Is} || {K, Is} <- Keys, key_noisy(Acc, K, Is, Figure)],
+    case {Noisy, bench_lib:extra_rounds(R)} of
+        {[], _} ->
+            Acc;
+        {_, 0} ->
+            Acc;
+        {_, Extra} ->
+            say("spread over 20 % for ~s: ~b more rounds",
+                [lists:join(", ", [io_lib:format("~p", [K]) || {K, _} <- Noisy]), Extra]),
+            rounds(Noisy, Impls, R + 1, R + Extra, Timed, Acc)
+    end.
+
+rounds(Keys, Impls, From, To, Timed, Acc) ->
     lists:foldl(
       fun(Round, Acc0) ->
               lists:foldl(
@@ -870,7 +888,27 @@ interleave(Keys, Impls, R, Warm, Timed) ->
                         lists:foldl(fun(I, Acc2) -> timed_round(I, K, Timed, Acc2) end,
                                     Acc1, rotate([I || I <- Impls, lists:member(I, Is)], Round))
                 end, Acc0, Keys)
-      end, Warmed, lists:seq(1, R)).
+      end, Acc, lists:seq(From, To)).
+
+key_noisy(Acc, K, Is, Figure) ->
+    case round_ratios(maps:get({ours, K}, Acc, none), maps:get({fast_tls, K}, Acc, none), Figure) of
+        [_, _ | _] = Ratios ->
+            bench_lib:noisy(Ratios);
+        _ ->
+            lists:any(fun(I) ->
+                              case maps:get({I, K}, Acc) of
+                                  #{rounds := Rs} -> bench_lib:noisy([Figure(X) || X <- Rs]);
+                                  _ -> false
+                              end
+                      end, Is)
+    end.
+
+%% @doc `Figure(A) / Figure(B)' round by round (round N of each ran
+%% one after the other), or `[]'.
+round_ratios(#{rounds := As}, #{rounds := Bs}, Figure) when length(As) =:= length(Bs) ->
+    [Figure(A) / Figure(B) || {A, B} <- lists:zip(As, Bs), Figure(B) > 0];
+round_ratios(_, _, _) ->
+    [].
 
 timed_round(I, K, Timed, Acc) ->
     case maps:get({I, K}, Acc) of
@@ -896,7 +934,10 @@ handshake_phase(Servers, Impls, Checks, P) ->
                           hs_round(maps:get(I, Servers), Cert, Vsn, Count, C)
                   end
           end,
-    interleave(Keys, Impls, R, Run(W), Run(N)).
+    interleave(Keys, Impls, R, Run(W), Run(N), fun hs_figure/1).
+
+%% @doc Server CPU seconds per handshake of a round.
+hs_figure(#{n := N, cpu_s := C}) -> C / N.
 
 %% @doc One timed round: `N' full handshakes by `C' concurrent clients.
 %% Server CPU is read before and after, after the server has processed
@@ -934,7 +975,13 @@ bulk_phase(Servers, Impls, Checks, P) ->
                           bulk_round(maps:get(I, Servers), Size, maps:get(Size, Totals) div Div)
                   end
           end,
-    interleave(Keys, Impls, R, Run(4), Run(1)).
+    interleave(Keys, Impls, R, Run(4), Run(1), fun bulk_figure/1).
+
+%% @doc Seconds per plaintext byte of a round (1 / throughput).
+bulk_figure(#{bytes := B, wall_s := W}) -> W / B.
+
+%% @doc Server CPU seconds per plaintext byte of a round.
+bulk_cpu_figure(#{bytes := B, cpu_s := C}) -> C / B.
 
 %% @doc One timed transfer. The client (Debian's fast_tls, so the client is
 %% cheap and the same for every server) does the handshake and sends the
@@ -1009,7 +1056,13 @@ memory_phase(WorkDir, Impls, Checks, P) ->
         [R, N]),
     Keys = [{idle, [I || I <- Impls, ok_config(Checks, I, hs13_ecdsa)]}],
     interleave(Keys, Impls, R, fun(_, _) -> none end,
-               fun(I, idle) -> memory_round(WorkDir, I, N, P) end).
+               fun(I, idle) -> memory_round(WorkDir, I, N, P) end, fun mem_figure/1).
+
+%% @doc RSS bytes per idle connection of a round.
+mem_figure(#{n := N, rss := R}) -> R / N.
+
+%% @doc Erlang bytes per idle connection of a round.
+mem_erlang_figure(#{n := N, erlang := E}) -> E / N.
 
 %% @doc Fresh server VM; warm-up handshakes; memory; `N' connections
 %% opened (handshake and ping/pong done) and kept open by `hs_conc'
@@ -1098,9 +1151,9 @@ neg_str(undefined) -> "-".
 hs_table(Impls, Hs, Cold, P) ->
     io:format("Full handshakes: ~b rounds x ~b, ~b concurrent OTP ssl clients (medians)~n",
               [maps:get(hs_rounds, P), maps:get(hs_n, P), maps:get(hs_conc, P)]),
-    io:format("~-11s ~-8s ~6s ~12s ~12s ~8s ~9s ~8s ~10s~n",
-              ["config", "impl", "hs/s", "server ms/hs", "client ms/hs", "p99 us",
-               "rmax us", "max us", "long_sched"]),
+    io:format("~-11s ~-8s ~6s ~12s ~7s ~6s ~12s ~8s ~9s ~8s ~10s~n",
+              ["config", "impl", "hs/s", "server ms/hs", "spread", "rounds", "client ms/hs",
+               "p99 us", "rmax us", "max us", "long_sched"]),
     _ = [hs_row(Name, I, maps:get({I, Name}, Hs, missing))
          || {Name, _, _} <- ?HS_CONFIGS, I <- Impls],
     io:format("  server/client ms/hs: CPU time of the server VM / client VM per handshake.~n"
@@ -1109,7 +1162,9 @@ hs_table(Impls, Hs, Cold, P) ->
               "  server: median of the rounds' p99, median of the rounds' longest call, "
               "longest call of all rounds.~n"
               "  long_sched: longest long_schedule in the server VM over all rounds, ms "
-              "(0: none >= 1 ms).~n"),
+              "(0: none >= 1 ms).~n"
+              "  spread: (max-min)/median of server ms/hs over the rounds; more rounds ran "
+              "where the ratio to fast_tls spread over 20 %.~n"),
     _ = [long_schedule_row(I, Hs) || I <- Impls],
     _ = [cold_row(I, maps:get(I, Cold)) || I <- Impls, maps:is_key(I, Cold)],
     io:format("~n").
@@ -1138,11 +1193,11 @@ where_str(_) -> "(not reported)".
 hs_row(Name, I, Res) ->
     case hs_medians(Res) of
         {no, Why} -> io:format("~-11s ~-8s ~s~n", [Name, I, Why]);
-        #{hs_s := Hs, cpu_ms := Cpu, client_ms := Cl, max_us := Max, rmax_us := RMax,
-          p99_us := P99, long_ms := Long} ->
-            io:format("~-11s ~-8s ~6b ~12.3f ~12.3f ~8s ~9s ~8s ~10b~n",
-                      [Name, I, round(Hs), Cpu, Cl, fmt_int(P99), fmt_int(RMax), fmt_int(Max),
-                       Long])
+        #{hs_s := Hs, cpu_ms := Cpu, cpu_spread := Sp, rounds := N, client_ms := Cl,
+          max_us := Max, rmax_us := RMax, p99_us := P99, long_ms := Long} ->
+            io:format("~-11s ~-8s ~6b ~12.3f ~6.1f% ~6b ~12.3f ~8s ~9s ~8s ~10b~n",
+                      [Name, I, round(Hs), Cpu, Sp, N, Cl, fmt_int(P99), fmt_int(RMax),
+                       fmt_int(Max), Long])
     end.
 
 %% @doc The check phase's longest call and long_schedule: each server's
@@ -1160,6 +1215,8 @@ hs_medians(#{rounds := [_ | _] = Rounds}) ->
     Stats = [maps:get(stats, R) || R <- Rounds],
     #{hs_s => Med(fun(#{n := N, wall_s := W}) -> N / W end),
       cpu_ms => Med(fun(#{n := N, cpu_s := C}) -> 1000 * C / N end),
+      cpu_spread => bench_lib:spread_pct([hs_figure(R) || R <- Rounds]),
+      rounds => length(Rounds),
       client_ms => Med(fun(#{n := N, client_cpu_s := C}) -> 1000 * C / N end),
       max_us => max_of([maps:get(max_us, S, undefined) || S <- Stats]),
       rmax_us => med_of([maps:get(max_us, S, undefined) || S <- Stats]),
@@ -1198,9 +1255,9 @@ fmt_int(X) -> integer_to_list(round(X)).
 bulk_table(Impls, Bulk, P) ->
     io:format("Bulk, server sends, TLS 1.3 ECDSA, ~b rounds (medians; MB = 10^6 bytes of "
               "plaintext)~n", [maps:get(bulk_rounds, P)]),
-    io:format("~-8s ~-8s ~9s ~13s ~13s ~11s ~10s~n",
-              ["writes", "impl", "MB/s", "server ms/MB", "client ms/MB", "max call us",
-               "long_sched"]),
+    io:format("~-8s ~-8s ~9s ~7s ~6s ~13s ~13s ~11s ~10s~n",
+              ["writes", "impl", "MB/s", "spread", "rounds", "server ms/MB", "client ms/MB",
+               "max call us", "long_sched"]),
     _ = [bulk_row(Size, I, maps:get({I, Size}, Bulk, missing))
          || Size <- ?BULK_SIZES, I <- Impls],
     io:format("  bulk call times include waiting for the socket (gen_tcp:send in "
@@ -1208,7 +1265,10 @@ bulk_table(Impls, Bulk, P) ->
 
 bulk_medians(#{rounds := [_ | _] = Rounds}) ->
     Stats = [maps:get(stats, R) || R <- Rounds],
-    #{mb_s => bench_lib:median([B / ?MB / W || #{bytes := B, wall_s := W} <- Rounds]),
+    MBs = [B / ?MB / W || #{bytes := B, wall_s := W} <- Rounds],
+    #{mb_s => bench_lib:median(MBs),
+      mb_s_spread => bench_lib:spread_pct(MBs),
+      rounds => length(Rounds),
       cpu_ms_mb => bench_lib:median([1000 * C / (B / ?MB) || #{bytes := B, cpu_s := C} <- Rounds]),
       client_ms_mb => bench_lib:median([1000 * C / (B / ?MB)
                                         || #{bytes := B, client_cpu_s := C} <- Rounds]),
@@ -1221,16 +1281,18 @@ bulk_row(Size, I, Res) ->
     Label = integer_to_list(Size div 1024) ++ " KB",
     case bulk_medians(Res) of
         {no, Why} -> io:format("~-8s ~-8s ~s~n", [Label, I, Why]);
-        #{mb_s := Mbs, cpu_ms_mb := Cpu, client_ms_mb := Cl, max_us := Max, long_ms := Long} ->
-            io:format("~-8s ~-8s ~9.1f ~13.3f ~13.3f ~11s ~10b~n",
-                      [Label, I, Mbs, Cpu, Cl, fmt_int(Max), Long])
+        #{mb_s := Mbs, mb_s_spread := Sp, rounds := N, cpu_ms_mb := Cpu, client_ms_mb := Cl,
+          max_us := Max, long_ms := Long} ->
+            io:format("~-8s ~-8s ~9.1f ~6.1f% ~6b ~13.3f ~13.3f ~11s ~10b~n",
+                      [Label, I, Mbs, Sp, N, Cpu, Cl, fmt_int(Max), Long])
     end.
 
 mem_table(Impls, Mem, P) ->
     io:format("Idle connections, TLS 1.3 ECDSA: ~b per round, ~b round(s), fresh server VM each "
               "(medians, KB = 1024 bytes per connection)~n",
               [maps:get(mem_conns, P), maps:get(mem_rounds, P)]),
-    io:format("~-8s ~10s ~10s ~10s~n", ["impl", "erlang KB", "other KB", "RSS KB"]),
+    io:format("~-8s ~10s ~10s ~10s ~7s ~6s~n",
+              ["impl", "erlang KB", "other KB", "RSS KB", "spread", "rounds"]),
     _ = [mem_row(I, maps:get({I, idle}, Mem, missing)) || I <- Impls],
     io:format("  erlang: erlang:memory(total); RSS: VmRSS of the server (includes erlang); "
               "other = RSS - erlang.~n~n").
@@ -1239,15 +1301,17 @@ mem_medians(#{rounds := [_ | _] = Rounds}) ->
     Per = fun(K) -> bench_lib:median([maps:get(K, R) / maps:get(n, R) / 1024 || R <- Rounds]) end,
     E = Per(erlang),
     Rss = Per(rss),
-    #{erlang_kb => E, rss_kb => Rss, other_kb => Rss - E};
+    #{erlang_kb => E, rss_kb => Rss, other_kb => Rss - E,
+      rss_spread => bench_lib:spread_pct([mem_figure(R) || R <- Rounds]),
+      rounds => length(Rounds)};
 mem_medians(Other) ->
     not_run(Other).
 
 mem_row(I, Res) ->
     case mem_medians(Res) of
         {no, Why} -> io:format("~-8s ~s~n", [I, Why]);
-        #{erlang_kb := E, other_kb := O, rss_kb := R} ->
-            io:format("~-8s ~10.1f ~10.1f ~10.1f~n", [I, E, O, R])
+        #{erlang_kb := E, other_kb := O, rss_kb := R, rss_spread := Sp, rounds := N} ->
+            io:format("~-8s ~10.1f ~10.1f ~10.1f ~6.1f% ~6b~n", [I, E, O, R, Sp, N])
     end.
 
 %% @doc `ours/fast_tls' and `ssl/fast_tls' for every figure that has both.
@@ -1258,20 +1322,37 @@ ratio_table(Impls, Hs, Bulk, Mem) ->
         true ->
             io:format("Ratios to fast_tls (CPU, memory: lower is better; MB/s: higher is "
                       "better)~n"),
-            io:format("~-20s~s~n", ["", [io_lib:format(" ~14s", [atom_to_list(O) ++ "/fast_tls"])
-                                         || O <- Others]]),
-            Rows = [{atom_to_list(Name) ++ " cpu/hs", fun(I) -> hs_fig(Hs, I, Name, cpu_ms) end}
+            Spread = lists:member(ours, Others),
+            io:format("~-20s~s~s~n", ["", [io_lib:format(" ~14s", [atom_to_list(O) ++ "/fast_tls"])
+                                           || O <- Others],
+                                      [io_lib:format(" ~24s", ["per-round ours/fast_tls"])
+                                       || Spread]]),
+            Rows = [{atom_to_list(Name) ++ " cpu/hs", fun(I) -> hs_fig(Hs, I, Name, cpu_ms) end,
+                     {Hs, Name, fun hs_figure/1}}
                     || {Name, _, _} <- ?HS_CONFIGS]
                 ++ [{"bulk " ++ integer_to_list(S div 1024) ++ "K MB/s",
-                     fun(I) -> bulk_fig(Bulk, I, S, mb_s) end} || S <- ?BULK_SIZES]
+                     fun(I) -> bulk_fig(Bulk, I, S, mb_s) end,
+                     {Bulk, S, fun(R) -> 1 / bulk_figure(R) end}} || S <- ?BULK_SIZES]
                 ++ [{"bulk " ++ integer_to_list(S div 1024) ++ "K cpu/MB",
-                     fun(I) -> bulk_fig(Bulk, I, S, cpu_ms_mb) end} || S <- ?BULK_SIZES]
-                ++ [{"idle RSS/conn", fun(I) -> mem_fig(Mem, I, rss_kb) end},
-                    {"idle erlang/conn", fun(I) -> mem_fig(Mem, I, erlang_kb) end}],
-            _ = [io:format("~-20s~s~n", [Label, [io_lib:format(" ~14s", [ratio(F(O), F(fast_tls))])
-                                                 || O <- Others]])
-                 || {Label, F} <- Rows],
-            io:format("~n")
+                     fun(I) -> bulk_fig(Bulk, I, S, cpu_ms_mb) end,
+                     {Bulk, S, fun bulk_cpu_figure/1}} || S <- ?BULK_SIZES]
+                ++ [{"idle RSS/conn", fun(I) -> mem_fig(Mem, I, rss_kb) end,
+                     {Mem, idle, fun mem_figure/1}},
+                    {"idle erlang/conn", fun(I) -> mem_fig(Mem, I, erlang_kb) end,
+                     {Mem, idle, fun mem_erlang_figure/1}}],
+            _ = [io:format("~-20s~s~s~n",
+                           [Label, [io_lib:format(" ~14s", [ratio(F(O), F(fast_tls))])
+                                    || O <- Others],
+                            [io_lib:format(" ~24s", [round_ratio_str(Res, K, RF)]) || Spread]])
+                 || {Label, F, {Res, K, RF}} <- Rows],
+            io:format("  per-round: the ratio of each round's pair (the two ran one after the "
+                      "other): spread = (max-min)/median, and the number of rounds.~n~n")
+    end.
+
+round_ratio_str(Res, K, Figure) ->
+    case round_ratios(maps:get({ours, K}, Res, none), maps:get({fast_tls, K}, Res, none), Figure) of
+        [] -> "NA";
+        Ratios -> io_lib:format("spread ~.1f% of ~b", [bench_lib:spread_pct(Ratios), length(Ratios)])
     end.
 
 hs_fig(Hs, I, Name, K) ->
