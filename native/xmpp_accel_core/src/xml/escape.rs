@@ -297,24 +297,29 @@ fn no_escape_in_word(w: u64) -> bool {
 /// fewer than eight bytes are padded, so no byte is looked at alone.
 #[inline(always)]
 fn may_need_escape(bytes: &[u8]) -> bool {
-    let word = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
     let n = bytes.len();
     if n < 8 {
-        // pad with 'a' (needs no escaping)
-        let mut w = u64::from_le_bytes([b'a'; 8]);
-        for (i, &b) in bytes.iter().enumerate() {
-            w = (w & !(0xff << (8 * i))) | (b as u64) << (8 * i);
-        }
-        return !no_escape_in_word(w);
+        // padded with 'a', which needs no escaping
+        let mut padded = [b'a'; 8];
+        padded[..n].copy_from_slice(bytes);
+        return !no_escape_in_word(u64::from_le_bytes(padded));
     }
     let mut i = 0;
     while i + 8 <= n {
-        if !no_escape_in_word(word(&bytes[i..i + 8])) {
+        if !no_escape_in_word(word_at(bytes, i)) {
             return true;
         }
         i += 8;
     }
-    i < n && !no_escape_in_word(word(&bytes[n - 8..]))
+    i < n && !no_escape_in_word(word_at(bytes, n - 8))
+}
+
+/// The eight bytes `bytes[i..i + 8]` as a little-endian word (0 past the end).
+#[inline(always)]
+fn word_at(bytes: &[u8], i: usize) -> u64 {
+    bytes
+        .get(i..i + 8)
+        .map_or(0, |w| u64::from_le_bytes(w.try_into().unwrap_or([0; 8])))
 }
 
 /// Writes `bytes`, replacing each byte marked in `table` by `replace(byte)`.
@@ -344,11 +349,9 @@ fn escape_or_stop(
     let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
-        if let Some(word) = bytes.get(i..i + 8) {
-            if no_escape_in_word(u64::from_le_bytes(word.try_into().unwrap_or([0; 8]))) {
-                i += 8;
-                continue;
-            }
+        if i + 8 <= bytes.len() && no_escape_in_word(word_at(bytes, i)) {
+            i += 8;
+            continue;
         }
         if table[bytes[i] as usize] {
             let Some(with) = replace(bytes[i]) else {
