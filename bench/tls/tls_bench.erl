@@ -856,8 +856,8 @@ ok_config(Checks, I, Name) ->
 %% `Timed(Impl, Key)'. In a round every key runs on every implementation,
 %% and the implementation that goes first rotates. Then issue 14's rule:
 %% a key whose figure spreads over 20 % across its rounds gets
-%% `bench_lib:extra_rounds(R)' more rounds (the figure is `Figure(Result)',
-%% lower is better; the spread is that of the per-round ratio
+%% `bench_lib:extra_rounds(R)' more rounds (the figure is `Figure(Result)';
+%% the spread is that of the per-round ratio
 %% ours/fast_tls when both ran, else the largest of the implementations').
 %% Returns `#{{Impl, Key} => #{warm => Result, rounds => [Result]} |
 %% {failed, Why}}'; a workload that fails once is not run again.
@@ -936,8 +936,8 @@ handshake_phase(Servers, Impls, Checks, P) ->
           end,
     interleave(Keys, Impls, R, Run(W), Run(N), fun hs_figure/1).
 
-%% @doc Server CPU seconds per handshake of a round.
-hs_figure(#{n := N, cpu_s := C}) -> C / N.
+%% @doc Server CPU ms per handshake of a round.
+hs_figure(#{n := N, cpu_s := C}) -> 1000 * C / N.
 
 %% @doc One timed round: `N' full handshakes by `C' concurrent clients.
 %% Server CPU is read before and after, after the server has processed
@@ -975,13 +975,13 @@ bulk_phase(Servers, Impls, Checks, P) ->
                           bulk_round(maps:get(I, Servers), Size, maps:get(Size, Totals) div Div)
                   end
           end,
-    interleave(Keys, Impls, R, Run(4), Run(1), fun bulk_figure/1).
+    interleave(Keys, Impls, R, Run(4), Run(1), fun bulk_mb_s/1).
 
-%% @doc Seconds per plaintext byte of a round (1 / throughput).
-bulk_figure(#{bytes := B, wall_s := W}) -> W / B.
+%% @doc Plaintext MB/s of a round.
+bulk_mb_s(#{bytes := B, wall_s := W}) -> B / ?MB / W.
 
-%% @doc Server CPU seconds per plaintext byte of a round.
-bulk_cpu_figure(#{bytes := B, cpu_s := C}) -> C / B.
+%% @doc Server CPU ms per plaintext MB of a round.
+bulk_cpu_ms_mb(#{bytes := B, cpu_s := C}) -> 1000 * C / (B / ?MB).
 
 %% @doc One timed transfer. The client (Debian's fast_tls, so the client is
 %% cheap and the same for every server) does the handshake and sends the
@@ -1058,11 +1058,11 @@ memory_phase(WorkDir, Impls, Checks, P) ->
     interleave(Keys, Impls, R, fun(_, _) -> none end,
                fun(I, idle) -> memory_round(WorkDir, I, N, P) end, fun mem_figure/1).
 
-%% @doc RSS bytes per idle connection of a round.
-mem_figure(#{n := N, rss := R}) -> R / N.
+%% @doc RSS KB per idle connection of a round.
+mem_figure(#{n := N, rss := R}) -> R / N / 1024.
 
-%% @doc Erlang bytes per idle connection of a round.
-mem_erlang_figure(#{n := N, erlang := E}) -> E / N.
+%% @doc Erlang KB per idle connection of a round.
+mem_erlang_figure(#{n := N, erlang := E}) -> E / N / 1024.
 
 %% @doc Fresh server VM; warm-up handshakes; memory; `N' connections
 %% opened (handshake and ping/pong done) and kept open by `hs_conc'
@@ -1214,7 +1214,7 @@ hs_medians(#{rounds := [_ | _] = Rounds}) ->
     Med = fun(F) -> bench_lib:median([F(R) || R <- Rounds]) end,
     Stats = [maps:get(stats, R) || R <- Rounds],
     #{hs_s => Med(fun(#{n := N, wall_s := W}) -> N / W end),
-      cpu_ms => Med(fun(#{n := N, cpu_s := C}) -> 1000 * C / N end),
+      cpu_ms => Med(fun hs_figure/1),
       cpu_spread => bench_lib:spread_pct([hs_figure(R) || R <- Rounds]),
       rounds => length(Rounds),
       client_ms => Med(fun(#{n := N, client_cpu_s := C}) -> 1000 * C / N end),
@@ -1265,11 +1265,11 @@ bulk_table(Impls, Bulk, P) ->
 
 bulk_medians(#{rounds := [_ | _] = Rounds}) ->
     Stats = [maps:get(stats, R) || R <- Rounds],
-    MBs = [B / ?MB / W || #{bytes := B, wall_s := W} <- Rounds],
+    MBs = [bulk_mb_s(R) || R <- Rounds],
     #{mb_s => bench_lib:median(MBs),
       mb_s_spread => bench_lib:spread_pct(MBs),
       rounds => length(Rounds),
-      cpu_ms_mb => bench_lib:median([1000 * C / (B / ?MB) || #{bytes := B, cpu_s := C} <- Rounds]),
+      cpu_ms_mb => bench_lib:median([bulk_cpu_ms_mb(R) || R <- Rounds]),
       client_ms_mb => bench_lib:median([1000 * C / (B / ?MB)
                                         || #{bytes := B, client_cpu_s := C} <- Rounds]),
       max_us => max_of([maps:get(max_us, S, undefined) || S <- Stats]),
@@ -1298,11 +1298,11 @@ mem_table(Impls, Mem, P) ->
               "other = RSS - erlang.~n~n").
 
 mem_medians(#{rounds := [_ | _] = Rounds}) ->
-    Per = fun(K) -> bench_lib:median([maps:get(K, R) / maps:get(n, R) / 1024 || R <- Rounds]) end,
-    E = Per(erlang),
-    Rss = Per(rss),
+    Rsss = [mem_figure(R) || R <- Rounds],
+    Rss = bench_lib:median(Rsss),
+    E = bench_lib:median([mem_erlang_figure(R) || R <- Rounds]),
     #{erlang_kb => E, rss_kb => Rss, other_kb => Rss - E,
-      rss_spread => bench_lib:spread_pct([mem_figure(R) || R <- Rounds]),
+      rss_spread => bench_lib:spread_pct(Rsss),
       rounds => length(Rounds)};
 mem_medians(Other) ->
     not_run(Other).
@@ -1332,10 +1332,10 @@ ratio_table(Impls, Hs, Bulk, Mem) ->
                     || {Name, _, _} <- ?HS_CONFIGS]
                 ++ [{"bulk " ++ integer_to_list(S div 1024) ++ "K MB/s",
                      fun(I) -> bulk_fig(Bulk, I, S, mb_s) end,
-                     {Bulk, S, fun(R) -> 1 / bulk_figure(R) end}} || S <- ?BULK_SIZES]
+                     {Bulk, S, fun bulk_mb_s/1}} || S <- ?BULK_SIZES]
                 ++ [{"bulk " ++ integer_to_list(S div 1024) ++ "K cpu/MB",
                      fun(I) -> bulk_fig(Bulk, I, S, cpu_ms_mb) end,
-                     {Bulk, S, fun bulk_cpu_figure/1}} || S <- ?BULK_SIZES]
+                     {Bulk, S, fun bulk_cpu_ms_mb/1}} || S <- ?BULK_SIZES]
                 ++ [{"idle RSS/conn", fun(I) -> mem_fig(Mem, I, rss_kb) end,
                      {Mem, idle, fun mem_figure/1}},
                     {"idle erlang/conn", fun(I) -> mem_fig(Mem, I, erlang_kb) end,
